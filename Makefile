@@ -1,0 +1,50 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Everything else here is what those two are made of.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Re-install only when the project's dependency lists change.
+STAMP_PY  := $(VENV)/.installed
+STAMP_NPM := node_modules/.installed
+
+.PHONY: demo test lint typecheck pytest bench install clean dist
+
+demo: $(STAMP_PY)
+	$(BIN)/python -m syncwire demo
+
+test: $(STAMP_PY) $(STAMP_NPM) lint typecheck pytest
+
+lint: $(STAMP_PY)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP_PY)
+	$(BIN)/mypy
+
+pytest: $(STAMP_PY) $(STAMP_NPM)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP_PY)
+	$(BIN)/python bench/bench_codec.py
+
+dist: $(STAMP_PY)
+	$(BIN)/python -m build
+
+install: $(STAMP_PY) $(STAMP_NPM)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP_PY): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+# The official `convex` npm package: the oracle for the differential tests.
+$(STAMP_NPM): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+clean:
+	rm -rf $(VENV) node_modules dist build .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,355 @@
+"""The sync protocol's messages (protocol spec §4–§5), one immutable class each.
+
+Attributes are snake_case; on the wire they are camelCase (``request_id`` ↔
+``requestId``). Which Python form each value takes:
+
+* u64 timestamps (``ts``, ``max_observed_timestamp``) are ``int``.
+* Function arguments (``args``) are Convex values in their Python form
+  (see ``syncwire.protocol.values``); the codec converts them, since they are
+  small and must be validated on the way out anyway.
+* Function results, query values and ``error_data`` in server messages stay in
+  their JSON form (``JSONValue``), exactly as the official client's
+  ``parseServerMessage`` leaves them: a 20 MB Transition is decoded in C, and
+  ``json_to_convex`` is applied by whoever reads a value.
+* An optional field whose value is ``None`` is left out of the frame; fields the
+  protocol types as nullable (``journal``, ``last_close_reason``, …) are always
+  written.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
+
+import msgspec
+
+from syncwire.protocol.values import decode_u64, json_to_convex
+
+if TYPE_CHECKING:
+    from syncwire.protocol.values import ConvexValue, JSONValue
+
+    U64: TypeAlias = int
+    Args: TypeAlias = dict[str, ConvexValue]
+else:
+    # At run time msgspec decodes these fields in their wire form, and
+    # ``__post_init__`` converts them (a u64 string to ``int``, the one-element
+    # ``args`` array to a Convex dict); type checkers see the Python types.
+    JSONValue = Any
+    U64 = str
+    Args = tuple[dict[str, Any]]
+
+
+__all__ = [
+    "Action",
+    "ActionResponse",
+    "AuthError",
+    "Authenticate",
+    "ClientMessage",
+    "Connect",
+    "Event",
+    "FatalError",
+    "ModifyQuerySet",
+    "Mutation",
+    "MutationResponse",
+    "Ping",
+    "QueryAdd",
+    "QueryFailed",
+    "QueryRemove",
+    "QueryRemoved",
+    "QuerySetModification",
+    "QueryUpdated",
+    "ServerMessage",
+    "StateModification",
+    "StateVersion",
+    "Transition",
+    "TransitionChunk",
+    "canonicalize_udf_path",
+]
+
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _Message(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    rename="camel",
+    omit_defaults=True,
+    tag_field="type",
+):
+    """Common configuration: immutable, camelCase on the wire, tagged by ``type``.
+
+    Decoding checks every field's type (in C). Construction from Python does
+    not re-check types, for speed; the codec checks integer fields when it
+    encodes, so a frame never carries ``1.0`` where the server parses an
+    integer (it would answer with a FatalError).
+    """
+
+
+def _u64_from_wire(message: msgspec.Struct, name: str) -> None:
+    """Decoded u64 fields arrive as base64 text; store them as ``int``."""
+    value = getattr(message, name)
+    if type(value) is str:
+        msgspec.structs.force_setattr(message, name, decode_u64(value))
+
+
+def _args_from_wire(message: msgspec.Struct) -> None:
+    """Decoded ``args`` arrive as ``(object,)``; store the Convex dict."""
+    args = message.args  # type: ignore[attr-defined]
+    if type(args) is tuple:
+        msgspec.structs.force_setattr(message, "args", json_to_convex(args[0]))
+    elif not isinstance(args, dict):
+        raise TypeError(f"args must be a dict, not {type(args).__name__}")
+
+
+# --- client → server (spec §4) --------------------------------------------
+
+
+class Connect(_Message, tag="Connect", frozen=True, kw_only=True):
+    """First message on every socket: who we are and what we have seen."""
+
+    connection_count: NonNegative
+    last_close_reason: str | None
+    client_ts: int
+    session_id: str
+    max_observed_timestamp: U64 | None = None
+
+    def __post_init__(self) -> None:
+        _u64_from_wire(self, "max_observed_timestamp")
+
+
+def canonicalize_udf_path(udf_path: str) -> str:
+    """``"mod"`` → ``"mod:default"``; ``"a.js:b"`` → ``"a:b"`` (the official client's rule)."""
+    module, sep, function = udf_path.partition(":")
+    if not sep:
+        function = "default"
+    if module.endswith(".js"):
+        module = module[:-3]
+    return f"{module}:{function}"
+
+
+class QueryAdd(_Message, tag="Add", frozen=True, kw_only=True):
+    """Subscribe to a query; ``udf_path`` is canonicalized on construction."""
+
+    query_id: NonNegative
+    udf_path: str
+    args: Args
+    journal: str | None = None
+    component_path: str | None = None
+
+    def __post_init__(self) -> None:
+        _args_from_wire(self)
+        canonical = canonicalize_udf_path(self.udf_path)
+        if canonical != self.udf_path:
+            msgspec.structs.force_setattr(self, "udf_path", canonical)
+
+
+class QueryRemove(_Message, tag="Remove", frozen=True, kw_only=True):
+    """Unsubscribe from a query."""
+
+    query_id: NonNegative
+
+
+QuerySetModification: TypeAlias = QueryAdd | QueryRemove
+
+
+class ModifyQuerySet(_Message, tag="ModifyQuerySet", frozen=True, kw_only=True):
+    """Change the set of live queries from ``base_version`` to ``new_version``."""
+
+    base_version: NonNegative
+    new_version: NonNegative
+    modifications: tuple[QuerySetModification, ...]
+
+
+class Mutation(_Message, tag="Mutation", frozen=True, kw_only=True):
+    """Run a mutation; re-sent with the same ``request_id`` until observed."""
+
+    request_id: NonNegative
+    udf_path: str
+    component_path: str | None = None
+    args: Args
+
+    def __post_init__(self) -> None:
+        _args_from_wire(self)
+
+
+class Action(_Message, tag="Action", frozen=True, kw_only=True):
+    """Run an action (at most once)."""
+
+    request_id: NonNegative
+    udf_path: str
+    component_path: str | None = None
+    args: Args
+
+    def __post_init__(self) -> None:
+        _args_from_wire(self)
+
+
+class Authenticate(_Message, tag="Authenticate", frozen=True, kw_only=True):
+    """Set (``"User"``, ``"Admin"``) or clear (``"None"``) the session's identity.
+
+    ``value`` is a secret: ``repr()`` shows only that it is there.
+    """
+
+    base_version: NonNegative
+    token_type: Literal["User", "Admin", "None"]
+    value: str | None = None
+    impersonating: JSONValue = None
+
+    def __post_init__(self) -> None:
+        if self.token_type == "None":  # noqa: S105 - the name of a token type, not a secret
+            if self.value is not None or self.impersonating is not None:
+                raise ValueError('Authenticate with tokenType "None" carries no value')
+        elif not isinstance(self.value, str):
+            raise ValueError(f'Authenticate with tokenType "{self.token_type}" needs a value')
+        if self.token_type == "User" and self.impersonating is not None:  # noqa: S105
+            raise ValueError('only tokenType "Admin" can impersonate')
+
+    def __repr__(self) -> str:
+        value = "" if self.value is None else ", value=<redacted>"
+        who = "" if self.impersonating is None else ", impersonating=<redacted>"
+        return (
+            f"Authenticate(base_version={self.base_version}, "
+            f"token_type={self.token_type!r}{value}{who})"
+        )
+
+    __str__ = __repr__
+
+    def __rich_repr__(self) -> Any:
+        yield "base_version", self.base_version
+        yield "token_type", self.token_type
+
+
+class Event(_Message, tag="Event", frozen=True, kw_only=True):
+    """Telemetry for the server (``ClientConnect``, ``ClientReceivedTransition``, …)."""
+
+    event_type: str
+    event: JSONValue
+
+
+ClientMessage: TypeAlias = Connect | ModifyQuerySet | Mutation | Action | Authenticate | Event
+
+
+# --- server → client (spec §5) --------------------------------------------
+
+
+class StateVersion(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """The server's view of the session: query set, identity and timestamp."""
+
+    query_set: NonNegative
+    identity: NonNegative
+    ts: U64
+
+    def __post_init__(self) -> None:
+        _u64_from_wire(self, "ts")
+
+
+class QueryUpdated(_Message, tag="QueryUpdated", frozen=True, kw_only=True):
+    """A query's new result (``value`` in JSON form)."""
+
+    query_id: NonNegative
+    value: JSONValue
+    log_lines: tuple[str, ...]
+    journal: str | None
+
+
+class QueryFailed(_Message, tag="QueryFailed", frozen=True, kw_only=True):
+    """A query threw; ``error_data`` is set for a ``ConvexError``."""
+
+    query_id: NonNegative
+    error_message: str
+    log_lines: tuple[str, ...]
+    journal: str | None
+    error_data: JSONValue = None
+
+
+class QueryRemoved(_Message, tag="QueryRemoved", frozen=True, kw_only=True):
+    """The server dropped a query from the set."""
+
+    query_id: NonNegative
+
+
+StateModification: TypeAlias = QueryUpdated | QueryFailed | QueryRemoved
+
+
+class Transition(_Message, tag="Transition", frozen=True, kw_only=True):
+    """Moves the session from ``start_version`` to ``end_version``."""
+
+    start_version: StateVersion
+    end_version: StateVersion
+    modifications: tuple[StateModification, ...]
+    client_clock_skew: float | None = None
+    server_ts: float | None = None
+
+
+class TransitionChunk(_Message, tag="TransitionChunk", frozen=True, kw_only=True):
+    """One part of a Transition too large for one frame."""
+
+    chunk: str
+    part_number: NonNegative
+    total_parts: Annotated[int, msgspec.Meta(ge=1)]
+    transition_id: str
+
+
+class MutationResponse(_Message, tag="MutationResponse", frozen=True, kw_only=True):
+    """A mutation's outcome; on success ``ts`` is its commit timestamp.
+
+    On failure ``result`` is the error message and ``ts`` is ``None``.
+    """
+
+    request_id: NonNegative
+    success: bool
+    result: JSONValue
+    ts: U64 | None
+    log_lines: tuple[str, ...]
+    error_data: JSONValue = None
+
+    def __post_init__(self) -> None:
+        _u64_from_wire(self, "ts")
+        if self.success and self.ts is None:
+            raise ValueError("a successful MutationResponse needs ts")
+        if not self.success:
+            _check_failure(self.result)
+            if self.ts is not None:
+                raise ValueError("a failed MutationResponse has ts null")
+
+
+class ActionResponse(_Message, tag="ActionResponse", frozen=True, kw_only=True):
+    """An action's outcome; on failure ``result`` is the error message."""
+
+    request_id: NonNegative
+    success: bool
+    result: JSONValue
+    log_lines: tuple[str, ...]
+    error_data: JSONValue = None
+
+    def __post_init__(self) -> None:
+        if not self.success:
+            _check_failure(self.result)
+
+
+def _check_failure(result: object) -> None:
+    if not isinstance(result, str):
+        raise ValueError("a failed response's result must be the error message (a string)")
+
+
+class AuthError(_Message, tag="AuthError", frozen=True, kw_only=True):
+    """The server rejected the identity sent with ``Authenticate``."""
+
+    error: str
+    base_version: NonNegative | None
+    auth_update_attempted: bool
+
+
+class FatalError(_Message, tag="FatalError", frozen=True, kw_only=True):
+    """The server ends the session because of a client bug."""
+
+    error: str
+
+
+class Ping(_Message, tag="Ping", frozen=True, kw_only=True):
+    """Keepalive the server sends after 15 s without other messages."""
+
+
+ServerMessage: TypeAlias = (
+    Transition | TransitionChunk | MutationResponse | ActionResponse | AuthError | FatalError | Ping
+)

@@ -1,0 +1,384 @@
+"""Convex values and their JSON wire form (protocol spec §2–§3).
+
+The Python mapping follows the official ``convex`` package on PyPI, so its users
+can switch without surprises:
+
+=====================  ===========================  =======================
+Python (sending)       wire JSON                    Python (receiving)
+=====================  ===========================  =======================
+``None``, ``bool``     as is                        as is
+``str``                as is                        ``str``
+``float``, ``int``     number (float64)             ``float``
+NaN, ±inf, ``-0.0``    ``{"$float": …}``            ``float``
+``ConvexInt64(n)``     ``{"$integer": …}``          ``ConvexInt64(n)``
+``bytes``              ``{"$bytes": …}``            ``bytes``
+``list``, ``tuple``    array                        ``list``
+``dict`` (str keys)    object, keys sorted          ``dict``
+``COMMIT_TS``          ``{"$commitTs": null}``      ``COMMIT_TS``
+=====================  ===========================  =======================
+
+A Python ``int`` is a Convex float64, exactly as in JavaScript: one beyond ±2^53
+cannot be represented and is refused with a hint to wrap it in ``ConvexInt64``.
+Numbers are written the way JavaScript's ``JSON.stringify`` writes them (``1``,
+not ``1.0``), so our bytes equal the official client's.
+
+``convex_to_json`` is for values *you* send: bad input raises ``TypeError`` or
+``ValueError``. ``json_to_convex`` is for values a peer sent: bad input raises
+``ProtocolError``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import struct
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Final, TypeAlias, Union, cast
+
+import msgspec
+
+from syncwire.errors import ProtocolError
+
+__all__ = [
+    "COMMIT_TS",
+    "CommitTs",
+    "ConvexInt64",
+    "ConvexValue",
+    "JSONValue",
+    "convex_to_json",
+    "decode_u64",
+    "encode_u64",
+    "json_to_convex",
+    "normalize_json",
+]
+
+JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
+"""A value as it travels in a JSON frame (what ``json.loads`` would give)."""
+
+ConvexValue: TypeAlias = Union[
+    bool,
+    int,
+    float,
+    str,
+    bytes,
+    "ConvexInt64",
+    "CommitTs",
+    list["ConvexValue"],
+    tuple["ConvexValue", ...],
+    dict[str, "ConvexValue"],
+    None,
+]
+"""A value a Convex function takes or returns, in its Python form."""
+
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+_U64_MAX: Final = 2**64 - 1
+_MAX_SAFE_INT: Final = 2**53
+_MAX_FIELD_NAME_LEN: Final = 1024
+# JS writes integral doubles below 1e21 as plain digits, larger ones as 1e+21.
+_JS_EXPONENT_FROM: Final = 1e21
+
+
+class ConvexInt64:
+    """A Convex ``int64``: the only way to send ``{"$integer": …}``.
+
+    Python ``int`` goes out as a float64 (as in JavaScript); wrap it to send a
+    64-bit integer. Received ``$integer`` values come back as this type, so a
+    value read from a query can be sent again unchanged.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"ConvexInt64 takes an int, not {type(value).__name__}")
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise ValueError(f"{value} does not fit into a 64-bit signed integer")
+        self._value = value
+
+    @property
+    def value(self) -> int:
+        """The integer itself."""
+        return self._value
+
+    def __int__(self) -> int:
+        return self._value
+
+    def __index__(self) -> int:
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ConvexInt64):
+            return self._value == other._value
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((ConvexInt64, self._value))
+
+    def __repr__(self) -> str:
+        return f"ConvexInt64({self._value})"
+
+
+class CommitTs:
+    """The placeholder for a mutation's commit timestamp (``{"$commitTs": null}``).
+
+    It has one instance, ``COMMIT_TS``; the server replaces it with the commit
+    timestamp when the mutation commits.
+    """
+
+    __slots__ = ()
+    _instance: CommitTs | None = None
+
+    def __new__(cls) -> CommitTs:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "COMMIT_TS"
+
+    def __reduce__(self) -> str:
+        return "COMMIT_TS"
+
+
+COMMIT_TS: Final = CommitTs()
+
+
+class _JsExponentFloat(float):
+    """A float the encoder must spell as JavaScript does (``1e+21``).
+
+    msgspec writes ``1e21``; the codec's ``enc_hook`` turns this subclass into
+    the JS spelling so encoded values stay byte-identical to the official
+    client's. It compares and hashes as the float it is.
+    """
+
+    __slots__ = ()
+
+
+# --- u64 timestamps (spec §2) ---------------------------------------------
+
+
+def encode_u64(value: int) -> str:
+    """An unsigned 64-bit integer as 8 little-endian bytes in padded base64."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"a u64 must be an int, not {type(value).__name__}")
+    if not 0 <= value <= _U64_MAX:
+        raise ValueError(f"{value} is not an unsigned 64-bit integer")
+    return base64.b64encode(value.to_bytes(8, "little")).decode("ascii")
+
+
+def decode_u64(encoded: object) -> int:
+    """Inverse of ``encode_u64``; accepts the URL-safe alphabet too."""
+    return int.from_bytes(_b64decode(encoded, "u64", exact_len=8), "little")
+
+
+def _b64decode(encoded: object, what: str, exact_len: int | None = None) -> bytes:
+    if type(encoded) is not str:
+        raise ProtocolError(f"{what} must be a base64 string, got {_kind(encoded)}")
+    if len(encoded) % 4:
+        raise ProtocolError(f"{what} base64 length {len(encoded)} is not a multiple of 4")
+    try:
+        # strict_mode rejects stray characters and bad padding, in C.
+        raw = binascii.a2b_base64(encoded, strict_mode=True)
+    except binascii.Error:
+        try:  # the URL-safe alphabet is accepted too (spec §2)
+            raw = binascii.a2b_base64(encoded.translate(_URLSAFE_TO_STD), strict_mode=True)
+        except binascii.Error:
+            raise ProtocolError(f"{what} is not valid base64") from None
+    if exact_len is not None and len(raw) != exact_len:
+        raise ProtocolError(f"{what} has {len(raw)} bytes, expected {exact_len}")
+    return raw
+
+
+_URLSAFE_TO_STD: Final = str.maketrans("-_", "+/")
+
+
+def _kind(value: object) -> str:
+    """The JSON kind of a decoded value, for error messages (never the value)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+# --- Python → wire --------------------------------------------------------
+
+
+def convex_to_json(value: ConvexValue) -> JSONValue:
+    """The wire form of a Convex value (the official client's ``convexToJson``).
+
+    Object keys come out sorted; integral floats come out as ``int`` so they are
+    written without ``.0``. Raises ``TypeError`` for a type Convex does not have
+    and ``ValueError`` for a value out of range or a reserved field name.
+    """
+    return _to_json(value, "$")
+
+
+def _to_json(value: object, path: str) -> JSONValue:
+    # Ordered by how common each type is in function arguments.
+    if value is None or value is True or value is False or type(value) is str:
+        return value
+    if type(value) is float:
+        return _number_to_json(value)
+    if type(value) is int:
+        if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
+            return value
+        raise ValueError(
+            f"int {value} at {path} is beyond ±2^53, where Convex float64 loses "
+            "precision; wrap it in ConvexInt64 to send a 64-bit integer"
+        )
+    if isinstance(value, Mapping):
+        out: dict[str, JSONValue] = {}
+        for key in sorted(value, key=_sort_key(path)):
+            _check_field_name(key, path, ValueError)
+            out[key] = _to_json(value[key], f"{path}.{key}")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_to_json(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, ConvexInt64):
+        return {"$integer": base64.b64encode(struct.pack("<q", value.value)).decode()}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$bytes": base64.b64encode(value).decode("ascii")}
+    if value is COMMIT_TS:
+        return {"$commitTs": None}
+    if isinstance(value, float):  # a float subclass: treat as the float it is
+        return _number_to_json(float(value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _to_json(int(value), path)
+    raise TypeError(
+        f"{type(value).__name__} at {path} is not a supported Convex type "
+        "(None, bool, int, float, str, bytes, ConvexInt64, list, tuple, dict)"
+    )
+
+
+def _sort_key(path: str) -> Callable[[object], str]:
+    def key(k: object) -> str:
+        if not isinstance(k, str):
+            raise TypeError(f"object key at {path} must be str, not {type(k).__name__}")
+        return k
+
+    return key
+
+
+def _number_to_json(x: float) -> JSONValue:
+    """A float as JavaScript's ``JSON.stringify`` would write it."""
+    if math.isnan(x) or math.isinf(x) or (x == 0.0 and math.copysign(1.0, x) < 0):
+        return {"$float": base64.b64encode(struct.pack("<d", x)).decode("ascii")}
+    if x.is_integer():
+        if -_MAX_SAFE_INT <= x <= _MAX_SAFE_INT:
+            return int(x)
+        if abs(x) < _JS_EXPONENT_FROM:
+            # JS writes the shortest round-trip digits padded with zeros
+            # (2**60 → 1152921504606847000); Decimal(repr) gives exactly those.
+            return int(Decimal(repr(x)))
+        return _JsExponentFloat(x)
+    return x
+
+
+def normalize_json(value: JSONValue) -> JSONValue:
+    """A JSON value with its numbers spelled as JavaScript spells them.
+
+    For payloads that are plain JSON rather than Convex values (``Event``):
+    keys keep their order; a non-finite float is refused, as JSON has none.
+    """
+    if type(value) is float:
+        if math.isnan(value) or math.isinf(value):
+            raise ValueError("JSON has no NaN or infinity")
+        return _number_to_json(value)
+    if isinstance(value, dict):
+        return {key: normalize_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [normalize_json(item) for item in value]
+    return value
+
+
+def _check_field_name(key: str, path: str, error: type[Exception]) -> None:
+    """Convex field names: ≤ 1024 chars, no leading ``$``, ASCII 32–126 only."""
+    if len(key) > _MAX_FIELD_NAME_LEN:
+        raise error(f"field name at {path} is longer than {_MAX_FIELD_NAME_LEN} characters")
+    if key.startswith("$"):
+        raise error(f"field name {key[:32]!r} at {path} starts with '$', which is reserved")
+    if not key.isascii() or not key.isprintable():
+        raise error(
+            f"field name at {path} has a character outside ASCII 32–126; "
+            "Convex field names can only contain non-control ASCII characters"
+        )
+
+
+# --- wire → Python --------------------------------------------------------
+
+
+def json_to_convex(value: JSONValue) -> ConvexValue:
+    """The Python form of a Convex value received as JSON (``jsonToConvex``).
+
+    Numbers become ``float``, ``$integer`` becomes ``ConvexInt64``, ``$bytes``
+    becomes ``bytes``. Anything the official client would reject raises
+    ``ProtocolError`` naming the path.
+    """
+    return _from_json(value, "$")
+
+
+def _from_json(value: object, path: str) -> ConvexValue:
+    # Exact type checks: faster than isinstance on the hot path, and a bool is
+    # not mistaken for an int.
+    if type(value) is str or type(value) is float or value is None or type(value) is bool:
+        return value
+    if type(value) is int:
+        return float(value)
+    if type(value) is list:
+        return [_from_json(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if type(value) is dict:
+        value = cast(dict[str, object], value)
+        if len(value) == 1:
+            ((key, inner),) = value.items()
+            if key.startswith("$"):
+                return _special_from_json(key, inner, path)
+        out: dict[str, ConvexValue] = {}
+        for key, inner in value.items():
+            _check_field_name(key, path, ProtocolError)
+            out[key] = _from_json(inner, f"{path}.{key}")
+        return out
+    raise ProtocolError(f"{_kind(value)} at {path} is not a JSON value")
+
+
+def _special_from_json(key: str, inner: object, path: str) -> ConvexValue:
+    where = f"{key} at {path}"
+    if key == "$integer":
+        return ConvexInt64(struct.unpack("<q", _b64decode(inner, where, exact_len=8))[0])
+    if key == "$bytes":
+        return _b64decode(inner, where)
+    if key == "$float":
+        number: float = struct.unpack("<d", _b64decode(inner, where, exact_len=8))[0]
+        if not (math.isnan(number) or math.isinf(number) or _is_negative_zero(number)):
+            raise ProtocolError(f"{where} holds an ordinary number; it must be a JSON number")
+        return number
+    if key == "$commitTs":
+        if inner is not None:
+            raise ProtocolError(f"{where} must be null")
+        return COMMIT_TS
+    if key in ("$set", "$map"):
+        raise ProtocolError(f"{where}: Sets and Maps are no longer Convex types")
+    raise ProtocolError(f"field name {key[:32]!r} at {path} starts with '$', which is reserved")
+
+
+def _is_negative_zero(x: float) -> bool:
+    return x == 0.0 and math.copysign(1.0, x) < 0
+
+
+def enc_hook(obj: object) -> object:
+    """msgspec ``enc_hook`` for the codec: huge floats spelled as JS does (``1e+21``)."""
+    if isinstance(obj, _JsExponentFloat):
+        # Python's repr of a float ≥ 1e21 is exactly JavaScript's spelling.
+        return msgspec.Raw(repr(float(obj)).encode("ascii"))
+    raise TypeError(f"{type(obj).__name__} is not a JSON value")
