@@ -51,7 +51,16 @@ _CLIENT_DECODER: Final[msgspec.json.Decoder[ClientMessage]] = msgspec.json.Decod
 _ENCODER: Final = msgspec.json.Encoder(enc_hook=enc_hook)
 
 
+# What msgspec raises for bad input: its own errors, UnicodeDecodeError for
+# invalid UTF-8 inside a tag, RecursionError for JSON nested ~1000 deep.
+_DECODE_ERRORS: Final = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError)
+
+
 def _protocol_error(what: str, exc: Exception) -> ProtocolError:
+    if isinstance(exc, UnicodeDecodeError):
+        return ProtocolError(f"malformed {what}: invalid UTF-8 at byte {exc.start}")
+    if isinstance(exc, RecursionError):
+        return ProtocolError(f"malformed {what}: JSON nested too deeply")
     text = str(exc)
     if len(text) > _MAX_ERROR_LEN:
         text = text[:_MAX_ERROR_LEN] + "…"
@@ -71,7 +80,7 @@ def parse_server_message(data: str | bytes) -> ServerMessage:
     """
     try:
         return _SERVER_DECODER.decode(data)
-    except msgspec.MsgspecError as exc:
+    except _DECODE_ERRORS as exc:
         raise _protocol_error("server message", exc) from None
     except TypeError:
         _check_frame(data)
@@ -82,7 +91,7 @@ def parse_client_message(data: str | bytes) -> ClientMessage:
     """Decode and validate one frame from a client (the server's direction)."""
     try:
         return _CLIENT_DECODER.decode(data)
-    except msgspec.MsgspecError as exc:
+    except _DECODE_ERRORS as exc:
         raise _protocol_error("client message", exc) from None
     except TypeError:
         _check_frame(data)

@@ -222,7 +222,10 @@ def convex_to_json(value: ConvexValue) -> JSONValue:
     written without ``.0``. Raises ``TypeError`` for a type Convex does not have
     and ``ValueError`` for a value out of range or a reserved field name.
     """
-    return _to_json(value, "$")
+    try:
+        return _to_json(value, "$")
+    except RecursionError:
+        raise ValueError("value is nested too deeply for Convex") from None
 
 
 def _to_json(value: object, path: str) -> JSONValue:
@@ -326,7 +329,10 @@ def json_to_convex(value: JSONValue) -> ConvexValue:
     becomes ``bytes``. Anything the official client would reject raises
     ``ProtocolError`` naming the path.
     """
-    return _from_json(value, "$")
+    try:
+        return _from_json(value, "$")
+    except RecursionError:
+        raise ProtocolError("value is nested too deeply") from None
 
 
 def _from_json(value: object, path: str) -> ConvexValue:

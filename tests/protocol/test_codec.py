@@ -1,0 +1,451 @@
+"""Every message type to and from the wire, golden frames, and every way to be malformed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from syncwire.protocol import (
+    Action,
+    ActionResponse,
+    Authenticate,
+    AuthError,
+    ClientMessage,
+    Connect,
+    ConvexInt64,
+    Event,
+    FatalError,
+    ModifyQuerySet,
+    Mutation,
+    MutationResponse,
+    Ping,
+    ProtocolError,
+    QueryAdd,
+    QueryFailed,
+    QueryRemove,
+    QueryRemoved,
+    QueryUpdated,
+    ServerMessage,
+    StateVersion,
+    Transition,
+    TransitionChunk,
+    canonicalize_udf_path,
+    encode_client_message,
+    encode_server_message,
+    parse_client_message,
+    parse_server_message,
+)
+
+SESSION = "17952c07-069d-4a24-a0c3-504128e686fe"
+
+# --- golden frames captured from the official client (spec §7) --------------
+
+CAPTURED_FIRST_FRAMES = [
+    (
+        '{"connectionCount":0,"lastCloseReason":"InitialConnect","clientTs":1795662562971,'
+        '"type":"Connect","sessionId":"17952c07-069d-4a24-a0c3-504128e686fe"}',
+        Connect(
+            connection_count=0,
+            last_close_reason="InitialConnect",
+            client_ts=1795662562971,
+            session_id=SESSION,
+        ),
+    ),
+    (
+        '{"type":"ModifyQuerySet","baseVersion":0,"newVersion":1,"modifications":[{"type":"Add",'
+        '"queryId":0,"udfPath":"messages:list","args":[{"channel":"general",'
+        '"n":{"$integer":"BQAAAAAAAAA="}}]}]}',
+        ModifyQuerySet(
+            base_version=0,
+            new_version=1,
+            modifications=(
+                QueryAdd(
+                    query_id=0,
+                    udf_path="messages:list",
+                    args={"channel": "general", "n": ConvexInt64(5)},
+                ),
+            ),
+        ),
+    ),
+    (
+        '{"type":"Mutation","requestId":0,"udfPath":"messages:send","args":[{"body":"hi"}]}',
+        Mutation(request_id=0, udf_path="messages:send", args={"body": "hi"}),
+    ),
+    (
+        '{"connectionCount":1,"lastCloseReason":"InternalServerError: test restart",'
+        '"clientTs":1795662563000,"type":"Connect",'
+        '"sessionId":"17952c07-069d-4a24-a0c3-504128e686fe","maxObservedTimestamp":"uAsAAAAAAAA="}',
+        Connect(
+            connection_count=1,
+            last_close_reason="InternalServerError: test restart",
+            client_ts=1795662563000,
+            session_id=SESSION,
+            max_observed_timestamp=3000,
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(("frame", "message"), CAPTURED_FIRST_FRAMES)
+def test_captured_official_frames(frame: str, message: ClientMessage) -> None:
+    ours = encode_client_message(message)
+    # Same JSON as the official client; only the top-level key order may differ.
+    assert json.loads(ours) == json.loads(frame)
+    assert parse_client_message(frame) == message
+
+
+# --- our exact encodings, one per message type ------------------------------
+
+CLIENT_GOLDEN: list[tuple[ClientMessage, str]] = [
+    (
+        Connect(connection_count=2, last_close_reason=None, client_ts=5, session_id="s"),
+        '{"type":"Connect","connectionCount":2,"lastCloseReason":null,"clientTs":5,"sessionId":"s"}',
+    ),
+    (
+        ModifyQuerySet(
+            base_version=1,
+            new_version=2,
+            modifications=(
+                QueryAdd(
+                    query_id=3,
+                    udf_path="messages.js",
+                    args={},
+                    journal="j",
+                    component_path="c",
+                ),
+                QueryRemove(query_id=1),
+            ),
+        ),
+        '{"type":"ModifyQuerySet","baseVersion":1,"newVersion":2,"modifications":['
+        '{"type":"Add","queryId":3,"udfPath":"messages:default","args":[{}],"journal":"j",'
+        '"componentPath":"c"},{"type":"Remove","queryId":1}]}',
+    ),
+    (
+        Action(request_id=7, udf_path="a:b", component_path="comp", args={"x": [1.5, None]}),
+        '{"type":"Action","requestId":7,"udfPath":"a:b","componentPath":"comp","args":[{"x":[1.5,null]}]}',
+    ),
+    (
+        Authenticate(base_version=0, token_type="User", value="jwt"),
+        '{"type":"Authenticate","baseVersion":0,"tokenType":"User","value":"jwt"}',
+    ),
+    (
+        Authenticate(
+            base_version=1, token_type="Admin", value="key", impersonating={"subject": "u"}
+        ),
+        '{"type":"Authenticate","baseVersion":1,"tokenType":"Admin","value":"key",'
+        '"impersonating":{"subject":"u"}}',
+    ),
+    (
+        Authenticate(base_version=2, token_type="None"),
+        '{"type":"Authenticate","baseVersion":2,"tokenType":"None"}',
+    ),
+    (
+        Event(
+            event_type="ClientReceivedTransition",
+            event={"transitionTransitTime": 2500.0, "messageLength": 10},
+        ),
+        '{"type":"Event","eventType":"ClientReceivedTransition",'
+        '"event":{"transitionTransitTime":2500,"messageLength":10}}',
+    ),
+]
+
+
+@pytest.mark.parametrize(("message", "frame"), CLIENT_GOLDEN)
+def test_client_message_golden(message: ClientMessage, frame: str) -> None:
+    assert encode_client_message(message) == frame
+    assert parse_client_message(frame) == message
+
+
+SERVER_GOLDEN: list[tuple[ServerMessage, str]] = [
+    (
+        Transition(
+            start_version=StateVersion(query_set=0, identity=0, ts=0),
+            end_version=StateVersion(query_set=1, identity=0, ts=1000),
+            modifications=(
+                QueryUpdated(
+                    query_id=0, value=[{"body": "hi"}], log_lines=("[LOG] 'x'",), journal=None
+                ),
+                QueryFailed(
+                    query_id=1,
+                    error_message="boom",
+                    log_lines=(),
+                    journal="j",
+                    error_data={"code": 1},
+                ),
+                QueryRemoved(query_id=2),
+            ),
+            client_clock_skew=-3.5,
+            server_ts=1.7e18,
+        ),
+        '{"type":"Transition","startVersion":{"querySet":0,"identity":0,"ts":"AAAAAAAAAAA="},'
+        '"endVersion":{"querySet":1,"identity":0,"ts":"6AMAAAAAAAA="},"modifications":['
+        '{"type":"QueryUpdated","queryId":0,"value":[{"body":"hi"}],"logLines":["[LOG] \'x\'"],'
+        '"journal":null},{"type":"QueryFailed","queryId":1,"errorMessage":"boom","logLines":[],'
+        '"journal":"j","errorData":{"code":1}},{"type":"QueryRemoved","queryId":2}],'
+        '"clientClockSkew":-3.5,"serverTs":1.7e18}',
+    ),
+    (
+        TransitionChunk(chunk='{"ty', part_number=0, total_parts=2, transition_id="123"),
+        '{"type":"TransitionChunk","chunk":"{\\"ty","partNumber":0,"totalParts":2,"transitionId":"123"}',
+    ),
+    (
+        MutationResponse(request_id=4, success=True, result=None, ts=2**32, log_lines=()),
+        '{"type":"MutationResponse","requestId":4,"success":true,"result":null,'
+        '"ts":"AAAAAAEAAAA=","logLines":[]}',
+    ),
+    (
+        MutationResponse(
+            request_id=4, success=False, result="bad", ts=None, log_lines=(), error_data="d"
+        ),
+        '{"type":"MutationResponse","requestId":4,"success":false,"result":"bad","ts":null,'
+        '"logLines":[],"errorData":"d"}',
+    ),
+    (
+        ActionResponse(request_id=5, success=True, result={"a": 1}, log_lines=("l",)),
+        '{"type":"ActionResponse","requestId":5,"success":true,"result":{"a":1},"logLines":["l"]}',
+    ),
+    (
+        AuthError(error="expired", base_version=None, auth_update_attempted=True),
+        '{"type":"AuthError","error":"expired","baseVersion":null,"authUpdateAttempted":true}',
+    ),
+    (
+        FatalError(error="BaseVersionMismatch"),
+        '{"type":"FatalError","error":"BaseVersionMismatch"}',
+    ),
+    (Ping(), '{"type":"Ping"}'),
+]
+
+
+@pytest.mark.parametrize(("message", "frame"), SERVER_GOLDEN)
+def test_server_message_golden(message: ServerMessage, frame: str) -> None:
+    assert encode_server_message(message) == frame
+    assert parse_server_message(frame) == message
+    assert parse_server_message(frame.encode()) == message
+
+
+def test_unknown_fields_from_a_newer_server_are_ignored() -> None:
+    assert parse_server_message('{"type":"Ping","since":"v2"}') == Ping()
+
+
+def test_encoding_leaves_the_message_unchanged() -> None:
+    message = Mutation(request_id=1, udf_path="a:b", args={"n": ConvexInt64(1)})
+    encode_client_message(message)
+    assert message.args == {"n": ConvexInt64(1)}
+
+
+# --- udf paths ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ("mod", "mod:default"),
+        ("mod:fn", "mod:fn"),
+        ("a.js:b", "a:b"),
+        ("dir/a.js", "dir/a:default"),
+        ("dir/a:b", "dir/a:b"),
+    ],
+)
+def test_query_paths_are_canonicalized(given: str, canonical: str) -> None:
+    assert canonicalize_udf_path(given) == canonical
+    assert QueryAdd(query_id=0, udf_path=given, args={}).udf_path == canonical
+
+
+def test_mutation_paths_are_sent_as_given() -> None:
+    frame = encode_client_message(Mutation(request_id=0, udf_path="a.js", args={}))
+    assert '"udfPath":"a.js"' in frame
+
+
+# --- integers stay integers --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        Mutation(request_id=1.0, udf_path="a:b", args={}),  # type: ignore[arg-type]
+        Connect(connection_count=True, last_close_reason=None, client_ts=1, session_id="s"),
+        Connect(connection_count=0, last_close_reason=None, client_ts=1.5, session_id="s"),  # type: ignore[arg-type]
+        ModifyQuerySet(
+            base_version=0,
+            new_version=1,
+            modifications=(QueryRemove(query_id=2.0),),  # type: ignore[arg-type]
+        ),
+    ],
+)
+def test_a_float_in_an_integer_field_is_refused_before_it_is_sent(message: ClientMessage) -> None:
+    with pytest.raises(TypeError, match="must be an int"):
+        encode_client_message(message)
+
+
+def test_server_integer_fields_are_checked_too() -> None:
+    bad = Transition(
+        start_version=StateVersion(query_set=0, identity=0, ts=0),
+        end_version=StateVersion(query_set=1.0, identity=0, ts=1),  # type: ignore[arg-type]
+        modifications=(),
+    )
+    with pytest.raises(TypeError, match=r"StateVersion\.query_set"):
+        encode_server_message(bad)
+    with pytest.raises(TypeError, match="u64"):
+        encode_server_message(
+            MutationResponse(request_id=0, success=True, result=None, ts=1.0, log_lines=())  # type: ignore[arg-type]
+        )
+
+
+# --- the Authenticate token is a secret --------------------------------------
+
+
+def test_authenticate_never_shows_its_token() -> None:
+    token = "eyJhbGciOi.SENTINEL-TOKEN.sig"
+    message = Authenticate(base_version=0, token_type="User", value=token)
+    for text in (repr(message), str(message), f"{message}", repr([message])):
+        assert "SENTINEL" not in text
+    assert "redacted" in repr(message)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"token_type": "User"},
+        {"token_type": "Admin"},
+        {"token_type": "None", "value": "x"},
+        {"token_type": "User", "value": "x", "impersonating": {"subject": "u"}},
+    ],
+)
+def test_authenticate_variants_are_checked(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=r"Authenticate|impersonate"):
+        Authenticate(base_version=0, **kwargs)  # type: ignore[arg-type]
+
+
+# --- malformed frames ----------------------------------------------------------
+
+_OK_VERSION = '{"querySet":0,"identity":0,"ts":"AAAAAAAAAAA="}'
+
+MALFORMED_SERVER_FRAMES = [
+    ("not json", "JSON is malformed"),
+    (b"\xff\xfe", "malformed"),
+    ("", "truncated"),
+    ("[]", "Expected `object`"),
+    ("null", "Expected `object`"),
+    ('{"no":"type"}', "missing required field `type`"),
+    ('{"type":"Nope"}', "Invalid value 'Nope' - at `\\$.type`"),
+    ('{"type":7}', "Expected `str`"),
+    ('{"type":"FatalError"}', "missing required field `error`"),
+    ('{"type":"FatalError","error":5}', "Expected `str`, got `int` - at `\\$.error`"),
+    (
+        '{"type":"MutationResponse","requestId":1.0,"success":true,"result":null,'
+        '"ts":"AAAAAAAAAAA=","logLines":[]}',
+        "Expected `int`, got `float` - at `\\$.requestId`",
+    ),
+    (
+        '{"type":"MutationResponse","requestId":-1,"success":true,"result":null,'
+        '"ts":"AAAAAAAAAAA=","logLines":[]}',
+        ">= 0",
+    ),
+    (
+        '{"type":"MutationResponse","requestId":1,"success":true,"result":null,'
+        '"ts":"AAAA","logLines":[]}',
+        "has 3 bytes",
+    ),
+    (
+        '{"type":"MutationResponse","requestId":1,"success":true,"result":null,'
+        '"ts":null,"logLines":[]}',
+        "needs ts",
+    ),
+    (
+        '{"type":"MutationResponse","requestId":1,"success":false,"result":{},'
+        '"ts":null,"logLines":[]}',
+        "error message",
+    ),
+    (
+        '{"type":"ActionResponse","requestId":1,"success":false,"result":null,"logLines":[]}',
+        "error message",
+    ),
+    (
+        '{"type":"Transition","startVersion":' + _OK_VERSION + ',"endVersion":'
+        '{"querySet":0,"identity":0,"ts":5},"modifications":[]}',
+        "at `\\$.endVersion.ts`",
+    ),
+    (
+        '{"type":"Transition","startVersion":' + _OK_VERSION + ',"endVersion":' + _OK_VERSION + ","
+        '"modifications":[{"type":"QueryUpdated","queryId":0,"value":1,"logLines":[]}]}',
+        "missing required field `journal`",
+    ),
+    (
+        '{"type":"Transition","startVersion":' + _OK_VERSION + ',"endVersion":' + _OK_VERSION + ","
+        '"modifications":[{"type":"Mystery","queryId":0}]}',
+        "modifications\\[0\\]",
+    ),
+    (
+        '{"type":"TransitionChunk","chunk":"x","partNumber":0,"totalParts":0,"transitionId":"t"}',
+        ">= 1",
+    ),
+    ('{"type":"AuthError","error":"e","baseVersion":0}', "authUpdateAttempted"),
+    ('{"type":"Ping"} trailing', "trailing"),
+    ('{"type":"Ping","type":"Ping"', "truncated"),
+    (b'{"type":"\x80ing"}', "invalid UTF-8 at byte"),
+    ('{"type":"FatalError","error":"x","extra":' + "[" * 5000 + "]" * 5000 + "}", "too deeply"),
+]
+
+
+@pytest.mark.parametrize(("frame", "complaint"), MALFORMED_SERVER_FRAMES)
+def test_malformed_server_frames_raise_protocol_error(frame: str | bytes, complaint: str) -> None:
+    with pytest.raises(ProtocolError, match=complaint):
+        parse_server_message(frame)
+
+
+MALFORMED_CLIENT_FRAMES = [
+    ('{"type":"Mutation","requestId":0,"udfPath":"a:b","args":{}}', "Expected `array`"),
+    ('{"type":"Mutation","requestId":0,"udfPath":"a:b","args":[]}', "length 1"),
+    ('{"type":"Mutation","requestId":0,"udfPath":"a:b","args":[1]}', "Expected `object`"),
+    ('{"type":"Mutation","requestId":0,"udfPath":"a:b","args":[{"$bad":1}]}', "reserved"),
+    (
+        '{"type":"Connect","connectionCount":0,"lastCloseReason":null,"clientTs":1.5,'
+        '"sessionId":"s"}',
+        "Expected `int`, got `float`",
+    ),
+    ('{"type":"Authenticate","baseVersion":0,"tokenType":"User"}', "needs a value"),
+    ('{"type":"Authenticate","baseVersion":0,"tokenType":"Bearer","value":"x"}', "Invalid enum"),
+    ('{"type":"Transition"}', "Invalid value 'Transition'"),
+]
+
+
+@pytest.mark.parametrize(("frame", "complaint"), MALFORMED_CLIENT_FRAMES)
+def test_malformed_client_frames_raise_protocol_error(frame: str, complaint: str) -> None:
+    with pytest.raises(ProtocolError, match=complaint):
+        parse_client_message(frame)
+
+
+def test_protocol_errors_are_bounded_and_do_not_quote_payload_values() -> None:
+    secret = "SENTINEL*" * 100  # not base64, so both frames fail
+    frames = [
+        '{"type":"FatalError","error":5,"x":"' + secret + '"}',
+        '{"type":"Mutation","requestId":0,"udfPath":"a:b","args":[{"k":{"$bytes":"'
+        + secret
+        + '"}}]}',
+    ]
+    for frame in frames:
+        with pytest.raises(ProtocolError) as info:
+            parse_client_message(frame) if "Mutation" in frame else parse_server_message(frame)
+        assert "SENTINEL" not in str(info.value)
+        assert len(str(info.value)) < 400
+
+
+def test_deeply_nested_args_are_a_protocol_error() -> None:
+    frame = '{"type":"Mutation","requestId":0,"udfPath":"a","args":[{"a":' + "[" * 900
+    frame += "]" * 900 + "}]}"
+    # 900 levels fit under msgspec's limit but not under json_to_convex's
+    # recursion, or the other way round, depending on the stack in use:
+    # either way the caller sees a ProtocolError, or a message.
+    try:
+        parse_client_message(frame)
+    except ProtocolError as exc:
+        message = str(exc)
+    else:
+        message = "deeply (parsed)"
+    assert "deeply" in message
+
+
+def test_a_frame_must_be_text_or_bytes() -> None:
+    with pytest.raises(TypeError, match="str or bytes"):
+        parse_server_message(123)  # type: ignore[arg-type]
