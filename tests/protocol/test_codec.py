@@ -245,6 +245,8 @@ def test_encoding_leaves_the_message_unchanged() -> None:
         ("a.js:b", "a:b"),
         ("dir/a.js", "dir/a:default"),
         ("dir/a:b", "dir/a:b"),
+        ("a.js:b:c", "a.js:b:c"),  # the last colon splits, as in the official client
+        ("a:b.js:c", "a:b:c"),
     ],
 )
 def test_query_paths_are_canonicalized(given: str, canonical: str) -> None:

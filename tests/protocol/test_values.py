@@ -127,6 +127,9 @@ def test_special_values_golden(value: ConvexValue, wire: str) -> None:
         (123.456, "123.456"),
         (1e-5, "0.00001"),
         (1e-7, "1e-7"),
+        (1.5e-6, "0.0000015"),
+        (1e-6, "0.000001"),
+        (-2.5e-4, "-0.00025"),
         (5e-324, "5e-324"),
         (2.0**53, "9007199254740992"),
         (2.0**60, "1152921504606847000"),
@@ -257,13 +260,17 @@ def test_commit_ts_is_a_singleton_that_survives_pickle() -> None:
     assert repr(COMMIT_TS) == "COMMIT_TS"
 
 
-def test_normalize_json_spells_numbers_like_javascript_and_refuses_nan() -> None:
-    assert normalize_json({"z": 2500.0, "a": [1.5, 2.0]}) == {"z": 2500, "a": [1.5, 2]}
+def test_normalize_json_writes_numbers_as_json_stringify_does() -> None:
+    assert normalize_json({"z": 2500.0, "a": [1.5, 2.0, -0.0]}) == {"z": 2500, "a": [1.5, 2, 0]}
     normalized = normalize_json({"z": 1, "a": 2})
     assert isinstance(normalized, dict)
-    assert list(normalized) == ["z", "a"]  # order kept
-    with pytest.raises(ValueError, match="NaN"):
-        normalize_json([math.nan])
+    assert list(normalized) == ["z", "a"]  # order kept, unlike Convex objects
+    assert normalize_json([math.nan, math.inf, -math.inf]) == [None, None, None]
+
+
+def test_array_index_keys_come_first_as_in_a_javascript_object() -> None:
+    value = {"a": 1, "10": 2, "9": 3, "09": 4, "-1": 5, "4294967294": 6, "4294967295": 7}
+    assert wire_text(value) == ('{"9":3,"10":2,"4294967294":6,"-1":5,"09":4,"4294967295":7,"a":1}')
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))

@@ -5,6 +5,8 @@ server all speak through it. Malformed input from a peer raises
 ``ProtocolError`` and nothing else.
 """
 
+from msgspec import UNSET, UnsetType
+
 from syncwire.errors import ProtocolError
 from syncwire.protocol.codec import (
     encode_client_message,
@@ -52,6 +54,7 @@ from syncwire.protocol.values import (
 
 __all__ = [
     "COMMIT_TS",
+    "UNSET",
     "Action",
     "ActionResponse",
     "AuthError",
@@ -80,6 +83,7 @@ __all__ = [
     "StateVersion",
     "Transition",
     "TransitionChunk",
+    "UnsetType",
     "canonicalize_udf_path",
     "convex_to_json",
     "decode_u64",

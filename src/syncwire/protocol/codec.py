@@ -17,6 +17,7 @@ import msgspec
 from syncwire.errors import ProtocolError
 from syncwire.protocol.messages import (
     Action,
+    Authenticate,
     ClientMessage,
     Connect,
     Event,
@@ -179,6 +180,8 @@ def _client_to_wire(message: ClientMessage) -> ClientMessage:
         )
     if isinstance(message, Event):
         return _with_wire_fields(message, event=normalize_json(message.event))
+    if isinstance(message, Authenticate) and message.impersonating is not None:
+        return _with_wire_fields(message, impersonating=normalize_json(message.impersonating))
     return message
 
 

@@ -13,14 +13,17 @@ Attributes are snake_case; on the wire they are camelCase (``request_id`` ↔
   ``json_to_convex`` is applied by whoever reads a value.
 * An optional field whose value is ``None`` is left out of the frame; fields the
   protocol types as nullable (``journal``, ``last_close_reason``, …) are always
-  written.
+  written. ``error_data`` is the one field where a JSON ``null`` is data
+  (``throw new ConvexError(null)``): it is ``UNSET`` when the frame has none.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from syncwire.protocol.values import decode_u64, json_to_convex
 
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
     from syncwire.protocol.values import ConvexValue, JSONValue
 
     U64: TypeAlias = int
-    Args: TypeAlias = dict[str, ConvexValue]
+    Args: TypeAlias = Mapping[str, ConvexValue]
 else:
     # At run time msgspec decodes these fields in their wire form, and
     # ``__post_init__`` converts them (a u64 string to ``int``, the one-element
@@ -97,7 +100,7 @@ def _args_from_wire(message: msgspec.Struct) -> None:
     args = message.args  # type: ignore[attr-defined]
     if type(args) is tuple:
         msgspec.structs.force_setattr(message, "args", json_to_convex(args[0]))
-    elif not isinstance(args, dict):
+    elif not isinstance(args, Mapping):
         raise TypeError(f"args must be a dict, not {type(args).__name__}")
 
 
@@ -119,9 +122,9 @@ class Connect(_Message, tag="Connect", frozen=True, kw_only=True):
 
 def canonicalize_udf_path(udf_path: str) -> str:
     """``"mod"`` → ``"mod:default"``; ``"a.js:b"`` → ``"a:b"`` (the official client's rule)."""
-    module, sep, function = udf_path.partition(":")
+    module, sep, function = udf_path.rpartition(":")
     if not sep:
-        function = "default"
+        module, function = function, "default"
     if module.endswith(".js"):
         module = module[:-3]
     return f"{module}:{function}"
@@ -253,13 +256,13 @@ class QueryUpdated(_Message, tag="QueryUpdated", frozen=True, kw_only=True):
 
 
 class QueryFailed(_Message, tag="QueryFailed", frozen=True, kw_only=True):
-    """A query threw; ``error_data`` is set for a ``ConvexError``."""
+    """A query threw; ``error_data`` is set (maybe to ``None``) for a ``ConvexError``."""
 
     query_id: NonNegative
     error_message: str
     log_lines: tuple[str, ...]
     journal: str | None
-    error_data: JSONValue = None
+    error_data: JSONValue | UnsetType = UNSET
 
 
 class QueryRemoved(_Message, tag="QueryRemoved", frozen=True, kw_only=True):
@@ -301,7 +304,7 @@ class MutationResponse(_Message, tag="MutationResponse", frozen=True, kw_only=Tr
     result: JSONValue
     ts: U64 | None
     log_lines: tuple[str, ...]
-    error_data: JSONValue = None
+    error_data: JSONValue | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         _u64_from_wire(self, "ts")
@@ -320,7 +323,7 @@ class ActionResponse(_Message, tag="ActionResponse", frozen=True, kw_only=True):
     success: bool
     result: JSONValue
     log_lines: tuple[str, ...]
-    error_data: JSONValue = None
+    error_data: JSONValue | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         if not self.success:

@@ -13,14 +13,16 @@ NaN, ±inf, ``-0.0``    ``{"$float": …}``            ``float``
 ``ConvexInt64(n)``     ``{"$integer": …}``          ``ConvexInt64(n)``
 ``bytes``              ``{"$bytes": …}``            ``bytes``
 ``list``, ``tuple``    array                        ``list``
-``dict`` (str keys)    object, keys sorted          ``dict``
+``dict`` (str keys)    object, keys in JS order     ``dict``
 ``COMMIT_TS``          ``{"$commitTs": null}``      ``COMMIT_TS``
 =====================  ===========================  =======================
 
 A Python ``int`` is a Convex float64, exactly as in JavaScript: one beyond ±2^53
 cannot be represented and is refused with a hint to wrap it in ``ConvexInt64``.
 Numbers are written the way JavaScript's ``JSON.stringify`` writes them (``1``,
-not ``1.0``), so our bytes equal the official client's.
+not ``1.0``) and object keys come in the order the official client writes them
+(sorted, but "array index" keys such as ``"10"`` first, numerically), so our
+bytes equal the official client's.
 
 ``convex_to_json`` is for values *you* send: bad input raises ``TypeError`` or
 ``ValueError``. ``json_to_convex`` is for values a peer sent: bad input raises
@@ -33,7 +35,7 @@ import base64
 import binascii
 import math
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Final, TypeAlias, Union, cast
 
@@ -67,18 +69,26 @@ ConvexValue: TypeAlias = Union[
     "CommitTs",
     list["ConvexValue"],
     tuple["ConvexValue", ...],
-    dict[str, "ConvexValue"],
+    Mapping[str, "ConvexValue"],
     None,
 ]
-"""A value a Convex function takes or returns, in its Python form."""
+"""A value a Convex function takes or returns, in its Python form.
+
+Objects are typed as ``Mapping`` so that a ``dict[str, int]`` is accepted;
+``json_to_convex`` always gives plain ``dict`` and ``list``.
+"""
 
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 _U64_MAX: Final = 2**64 - 1
 _MAX_SAFE_INT: Final = 2**53
+_MAX_ARRAY_INDEX: Final = 2**32 - 2
 _MAX_FIELD_NAME_LEN: Final = 1024
 # JS writes integral doubles below 1e21 as plain digits, larger ones as 1e+21.
 _JS_EXPONENT_FROM: Final = 1e21
+# Below this magnitude msgspec's spelling of a float can differ from JS's
+# (JS keeps decimals down to 1e-6); these few go through _js_number_text.
+_MSGSPEC_SPELLS_LIKE_JS_FROM: Final = 1e-3
 
 
 class ConvexInt64:
@@ -146,12 +156,13 @@ class CommitTs:
 COMMIT_TS: Final = CommitTs()
 
 
-class _JsExponentFloat(float):
-    """A float the encoder must spell as JavaScript does (``1e+21``).
+class _JsSpelledFloat(float):
+    """A float whose JavaScript spelling msgspec would not produce.
 
-    msgspec writes ``1e21``; the codec's ``enc_hook`` turns this subclass into
-    the JS spelling so encoded values stay byte-identical to the official
-    client's. It compares and hashes as the float it is.
+    msgspec writes ``1e21`` and ``1.5e-6`` where ``JSON.stringify`` writes
+    ``1e+21`` and ``0.0000015``; the codec's ``enc_hook`` spells this subclass
+    as JS does, so encoded values stay byte-identical to the official client's.
+    It compares and hashes as the float it is.
     """
 
     __slots__ = ()
@@ -243,7 +254,7 @@ def _to_json(value: object, path: str) -> JSONValue:
         )
     if isinstance(value, Mapping):
         out: dict[str, JSONValue] = {}
-        for key in sorted(value, key=_sort_key(path)):
+        for key in _js_key_order(value, path):
             _check_field_name(key, path, ValueError)
             out[key] = _to_json(value[key], f"{path}.{key}")
         return out
@@ -265,19 +276,45 @@ def _to_json(value: object, path: str) -> JSONValue:
     )
 
 
-def _sort_key(path: str) -> Callable[[object], str]:
-    def key(k: object) -> str:
-        if not isinstance(k, str):
-            raise TypeError(f"object key at {path} must be str, not {type(k).__name__}")
-        return k
+def _js_key_order(mapping: Mapping[object, object], path: str) -> list[str]:
+    """Keys in the order ``JSON.stringify(convexToJson(obj))`` writes them.
 
-    return key
+    convexToJson sorts the keys, but a JS object then lists "array index" keys
+    ("0", "7", "10") first, in numeric order, ahead of all others.
+    """
+    for key in mapping:
+        if type(key) is not str:
+            raise TypeError(f"object key at {path} must be str, not {type(key).__name__}")
+    keys = sorted(cast(Mapping[str, object], mapping))
+    if not any(k[:1].isdigit() for k in keys):
+        return keys
+    indices = [k for k in keys if _is_array_index(k)]
+    indices.sort(key=int)
+    return indices + [k for k in keys if not _is_array_index(k)]
+
+
+def _is_array_index(key: str) -> bool:
+    return (
+        key.isascii()
+        and key.isdigit()
+        and (key == "0" or key[0] != "0")
+        and int(key) <= _MAX_ARRAY_INDEX
+    )
 
 
 def _number_to_json(x: float) -> JSONValue:
-    """A float as JavaScript's ``JSON.stringify`` would write it."""
-    if math.isnan(x) or math.isinf(x) or (x == 0.0 and math.copysign(1.0, x) < 0):
+    """A float as a Convex value: specials as ``$float``, others as JS numbers."""
+    if math.isnan(x) or math.isinf(x) or _is_negative_zero(x):
         return {"$float": base64.b64encode(struct.pack("<d", x)).decode("ascii")}
+    return _js_number(x)
+
+
+def _js_number(x: float) -> int | float:
+    """A finite float as a JSON number that the codec writes as JS would.
+
+    Integral values become ``int`` (``1``, not ``1.0``); the rare magnitudes
+    msgspec spells differently become ``_JsSpelledFloat``.
+    """
     if x.is_integer():
         if -_MAX_SAFE_INT <= x <= _MAX_SAFE_INT:
             return int(x)
@@ -285,20 +322,47 @@ def _number_to_json(x: float) -> JSONValue:
             # JS writes the shortest round-trip digits padded with zeros
             # (2**60 → 1152921504606847000); Decimal(repr) gives exactly those.
             return int(Decimal(repr(x)))
-        return _JsExponentFloat(x)
+        return _JsSpelledFloat(x)
+    if abs(x) < _MSGSPEC_SPELLS_LIKE_JS_FROM:
+        return _JsSpelledFloat(x)
     return x
 
 
-def normalize_json(value: JSONValue) -> JSONValue:
-    """A JSON value with its numbers spelled as JavaScript spells them.
+def _js_number_text(x: float) -> str:
+    """ECMAScript Number::toString for a finite, non-zero double.
 
-    For payloads that are plain JSON rather than Convex values (``Event``):
-    keys keep their order; a non-finite float is refused, as JSON has none.
+    Python's ``repr`` gives the same shortest round-trip digits; only the
+    layout rules differ (ECMA-262 §6.1.6.1.20).
+    """
+    sign, digit_tuple, exponent = Decimal(repr(x)).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    k = len(digits)
+    n = cast(int, exponent) + k  # the decimal point sits after n digits
+    text: str
+    if k <= n <= 21:
+        text = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = f"{digits[:n]}.{digits[n:]}"
+    elif -6 < n <= 0:
+        text = "0." + "0" * -n + digits
+    else:
+        e = n - 1
+        mantissa = digits if k == 1 else f"{digits[0]}.{digits[1:]}"
+        text = f"{mantissa}e{'+' if e >= 0 else '-'}{abs(e)}"
+    return "-" + text if sign else text
+
+
+def normalize_json(value: JSONValue) -> JSONValue:
+    """A plain JSON value with its numbers written as ``JSON.stringify`` writes them.
+
+    For payloads that are JSON rather than Convex values (``Event``,
+    ``impersonating``): keys keep their order, ``-0.0`` is ``0`` and, as in
+    JavaScript, NaN and infinities become ``null``.
     """
     if type(value) is float:
         if math.isnan(value) or math.isinf(value):
-            raise ValueError("JSON has no NaN or infinity")
-        return _number_to_json(value)
+            return None
+        return _js_number(value) if value else 0
     if isinstance(value, dict):
         return {key: normalize_json(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -383,8 +447,7 @@ def _is_negative_zero(x: float) -> bool:
 
 
 def enc_hook(obj: object) -> object:
-    """msgspec ``enc_hook`` for the codec: huge floats spelled as JS does (``1e+21``)."""
-    if isinstance(obj, _JsExponentFloat):
-        # Python's repr of a float ≥ 1e21 is exactly JavaScript's spelling.
-        return msgspec.Raw(repr(float(obj)).encode("ascii"))
+    """msgspec ``enc_hook`` for the codec: floats spelled as JavaScript does."""
+    if isinstance(obj, _JsSpelledFloat):
+        return msgspec.Raw(_js_number_text(obj).encode("ascii"))
     raise TypeError(f"{type(obj).__name__} is not a JSON value")
