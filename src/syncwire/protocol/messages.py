@@ -20,7 +20,7 @@ Attributes are snake_case; on the wire they are camelCase (``request_id`` ↔
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, cast
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -86,6 +86,11 @@ class _Message(
     encodes, so a frame never carries ``1.0`` where the server parses an
     integer (it would answer with a FatalError).
     """
+
+    @property
+    def type_name(self) -> str:
+        """The message's ``type`` on the wire (``"Transition"``, ``"Add"``, …)."""
+        return cast(str, self.__struct_config__.tag)
 
 
 def _u64_from_wire(message: msgspec.Struct, name: str) -> None:

@@ -1,0 +1,582 @@
+"""The WebSocket manager as a Sans-I/O state machine (seed: ``WebSocketManager``).
+
+No asyncio, no clock, no randomness, no sockets: every input carries ``now``
+(loop time, seconds), randomness is an injected ``rand``, and what must happen
+outside comes back as actions from ``take_actions()``. Both timers are data:
+``next_deadline()`` is the earlier of the scheduled reconnect and the
+inactivity deadline (last frame + threshold), so a frame costs one float store,
+not a timer re-arm. Events from an old socket are recognised by their attempt
+number and dropped.
+
+Rule numbers in comments refer to ``spec/manager.md`` §2.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final, TypeAlias, assert_never
+
+from syncwire._core.backoff import CLIENT, BackoffPolicy, classify_disconnect_error, next_backoff
+from syncwire._core.states import (
+    TRANSITIONS,
+    Connecting,
+    Disconnected,
+    Event,
+    Ready,
+    ReconnectMetadata,
+    SocketState,
+    Stopped,
+    Terminated,
+    state_label,
+)
+from syncwire.errors import ProtocolError
+from syncwire.protocol import (
+    Authenticate,
+    ClientMessage,
+    Ping,
+    ServerMessage,
+    Transition,
+    TransitionChunk,
+    encode_client_message,
+    parse_server_message,
+)
+from syncwire.protocol import Event as EventMessage
+from syncwire.protocol.chunks import DEFAULT_MAX_TRANSITION_SIZE, TransitionChunkAssembler
+
+__all__ = [
+    "Action",
+    "CallOnOpen",
+    "CallOnResume",
+    "CloseSocket",
+    "ConnectionState",
+    "CoreConfig",
+    "ManagerCore",
+    "OpenSocket",
+    "ReportServerDisconnectError",
+    "SendFrame",
+    "StateChanged",
+]
+
+# Close codes after which the seed stays quiet: normal, going away (mobile
+# apps backgrounded), no status, and Convex's edge "404" during a push.
+_QUIET_CLOSE_CODES: Final = frozenset({1000, 1001, 1005, 4040})
+_LARGE_TRANSITION_CHARS: Final = 20_000_000
+_SLOW_TRANSITION_MS: Final = 20_000
+_DEBUG_EVENT_TRANSIT_MS: Final = 2_000
+_MAX_REASON_LEN: Final = 200
+
+
+# --- actions: what the driver must do ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSocket:
+    """Open a socket for ``attempt`` (the driver reports back with that number)."""
+
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class CloseSocket:
+    """Close socket ``attempt`` in the background; it no longer matters to the core."""
+
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendFrame:
+    """Send ``text`` on socket ``attempt`` (skip it if the attempt is no longer current)."""
+
+    attempt: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallOnOpen:
+    """Call ``on_open(metadata)`` (skip it if the attempt is no longer current)."""
+
+    attempt: int
+    metadata: ReconnectMetadata
+
+
+@dataclass(frozen=True, slots=True)
+class CallOnResume:
+    """Call ``on_resume()`` (skip it if the attempt is no longer current)."""
+
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportServerDisconnectError:
+    """Call ``on_server_disconnect_error(text)``."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    """Notify the connection-state observer (seed: ``markConnectionStateDirty``)."""
+
+
+Action: TypeAlias = (
+    OpenSocket
+    | CloseSocket
+    | SendFrame
+    | CallOnOpen
+    | CallOnResume
+    | ReportServerDisconnectError
+    | StateChanged
+)
+
+
+# --- configuration and observation -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CoreConfig:
+    """Thresholds, in seconds; the defaults are the seed's."""
+
+    inactivity_threshold: float = 60.0
+    """Silence after which the server is presumed gone (Pings arrive every 15 s)."""
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    max_transition_size: int = DEFAULT_MAX_TRANSITION_SIZE
+    """Characters a chunked Transition may reassemble to."""
+    report_debug_info: bool = False
+    """Send ``ClientReceivedTransition`` events for slow transitions (seed: ``debug``)."""
+
+    def __post_init__(self) -> None:
+        if not self.inactivity_threshold > 0:
+            raise ValueError("inactivity_threshold must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionState:
+    """An immutable snapshot of the manager's connection (rule 17)."""
+
+    is_connected: bool
+    """The socket is open (paused or not)."""
+    has_ever_connected: bool
+    connection_count: int
+    """Sockets opened so far."""
+    connection_retries: int
+    """Consecutive reconnects since the session last caught up with the server."""
+    state: str
+    """``disconnected``, ``connecting``, ``ready``, ``stopped`` or ``terminated``."""
+    paused: bool
+    last_close_reason: str | None
+    next_reconnect_at: float | None
+    """Loop time of the scheduled reconnect, while one is scheduled."""
+
+
+# --- the machine ---------------------------------------------------------------
+
+
+class ManagerCore:
+    """The seed's WebSocketManager without I/O: feed it events, perform its actions."""
+
+    def __init__(
+        self,
+        *,
+        config: CoreConfig | None = None,
+        rand: Callable[[], float],
+        epoch_at_zero: float = 0.0,
+        logger: logging.Logger,
+    ) -> None:
+        """``epoch_at_zero``: wall-clock seconds at loop time 0, for ``client_ts``."""
+        self._config = config or CoreConfig()
+        self._rand = rand
+        self._epoch_at_zero = epoch_at_zero
+        self._log = logger
+        self._state: SocketState = Disconnected()
+        self._attempt = 0
+        self._connection_count = 0
+        self._last_close_reason: str | None = "InitialConnect"
+        self._retries = 0
+        self._has_ever_connected = False
+        self._last_activity = 0.0
+        self._started_at = 0.0
+        self._recovery_time_saved_ms: float | None = None
+        self._chunks = TransitionChunkAssembler(self._config.max_transition_size)
+        self._actions: list[Action] = []
+
+    # -- observation --------------------------------------------------------
+
+    @property
+    def state(self) -> SocketState:
+        """The current state (immutable)."""
+        return self._state
+
+    def take_actions(self) -> list[Action]:
+        """Actions produced since the last call, in order."""
+        actions, self._actions = self._actions, []
+        return actions
+
+    def is_current(self, attempt: int) -> bool:
+        """Whether ``attempt`` is the socket the core is using now."""
+        state = self._state
+        return isinstance(state, Connecting | Ready) and state.attempt == attempt
+
+    def next_deadline(self) -> float | None:
+        """When ``handle_timeout`` must next be called (loop time), if ever."""
+        state = self._state
+        if isinstance(state, Disconnected):
+            return state.reconnect_at
+        if isinstance(state, Connecting | Ready):
+            return self._last_activity + self._config.inactivity_threshold
+        return None
+
+    def connection_state(self) -> ConnectionState:
+        """A snapshot for users (rule 17)."""
+        state = self._state
+        return ConnectionState(
+            is_connected=isinstance(state, Ready),
+            has_ever_connected=self._has_ever_connected,
+            connection_count=self._connection_count,
+            connection_retries=self._retries,
+            state=state_label(state).partition("(")[0],
+            paused=_is_paused(state),
+            last_close_reason=self._last_close_reason,
+            next_reconnect_at=state.reconnect_at if isinstance(state, Disconnected) else None,
+        )
+
+    # -- commands -----------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        """Open the first socket (rule 1)."""
+        if not isinstance(self._state, Disconnected) or self._state.reconnect_at is not None:
+            self._log.debug("start called twice")
+            return
+        self._started_at = now
+        self._connect(now, "start")
+
+    def send(self, message: ClientMessage) -> bool:
+        """Send if ready and not paused; ``True`` means "might have been sent" (rule 8)."""
+        state = self._state
+        if isinstance(state, Ready) and state.paused == "no":
+            self._actions.append(SendFrame(state.attempt, encode_client_message(message)))
+            if self._log.isEnabledFor(logging.DEBUG):
+                self._log.debug(
+                    "sent message with type %s: %s", message.type_name, _loggable(message)
+                )
+            return True
+        if self._log.isEnabledFor(logging.DEBUG):
+            self._log.debug(
+                "message not sent (socket state: %s, paused: %s): %s",
+                state_label(state).partition("(")[0],
+                _paused_text(state),
+                _loggable(message),
+            )
+        return False
+
+    def pause(self) -> None:
+        """Hold back ``on_open``/sends while the app fetches a token (rule 12)."""
+        state = self._state
+        match state:
+            case Connecting(paused=False):
+                self._set_state(Connecting(state.attempt, paused=True), "pause")
+            case Ready(paused="no"):
+                self._set_state(Ready(state.attempt, paused="yes"), "pause")
+            case Connecting() | Ready():
+                # Already paused. A deferred open stays deferred (upstream turns
+                # it into "yes", so on_open — and Connect — would never be sent).
+                self._log.debug("pause ignored: already paused")
+            case Disconnected() | Stopped() | Terminated():
+                self._log.debug("pause ignored in state %s", state_label(state))
+            case _:
+                assert_never(state)
+
+    def resume(self) -> None:
+        """Undo ``pause``; deliver the deferred ``on_open`` or ``on_resume`` (rule 12)."""
+        state = self._state
+        match state:
+            case Connecting(paused=True):
+                self._set_state(Connecting(state.attempt, paused=False), "resume")
+            case Ready(paused="uninitialized", pending_open=metadata):
+                assert metadata is not None  # noqa: S101 - invariant of Ready
+                self._set_state(Ready(state.attempt), "resume")
+                self._has_ever_connected = True
+                self._actions.append(CallOnOpen(state.attempt, metadata))
+            case Ready(paused="yes"):
+                self._set_state(Ready(state.attempt), "resume")
+                self._actions.append(CallOnResume(state.attempt))
+            case Connecting() | Ready() | Disconnected() | Stopped() | Terminated():
+                self._log.debug("resume ignored in state %s", state_label(state))
+            case _:
+                assert_never(state)
+
+    def stop(self) -> None:
+        """Close the socket, cancel any scheduled reconnect, wait for ``try_restart`` (rule 9)."""
+        state = self._state
+        if isinstance(state, Terminated):
+            self._log.debug("stop ignored: terminated")
+            return
+        self._chunks.reset()
+        if isinstance(state, Connecting | Ready):
+            self._actions.append(CloseSocket(state.attempt))
+        if not isinstance(state, Stopped):
+            # Leaving Disconnected drops its reconnect_at: the seed and upstream
+            # keep the timer, so a stopped manager could reconnect by itself.
+            self._set_state(Stopped(), "stop")
+
+    def try_restart(self, now: float) -> None:
+        """Connect again after ``stop()`` (rule 10)."""
+        if not isinstance(self._state, Stopped):
+            self._log.debug("Restart called without stopping first")
+            return
+        self._connect(now, "restart")
+
+    def terminate(self) -> None:
+        """Close everything for good; idempotent (rule 10)."""
+        state = self._state
+        if isinstance(state, Terminated):
+            return
+        self._chunks.reset()
+        if isinstance(state, Connecting | Ready):
+            self._actions.append(CloseSocket(state.attempt))
+        self._set_state(Terminated(), "terminate")
+
+    def try_reconnect_immediately(self, now: float) -> None:
+        """Skip the backoff wait, e.g. when the network is back (rule 13)."""
+        state = self._state
+        if not isinstance(state, Disconnected) or state.reconnect_at is None:
+            self._log.debug(
+                "tryReconnectImmediately called but socket state is %s, no action taken",
+                state_label(state),
+            )
+            return
+        self._recovery_time_saved_ms = max(0.0, state.reconnect_at - now) * 1000
+        self._log.info("Network recovery detected, reconnecting immediately")
+        self._connect(now, "reconnect_now")
+
+    # -- socket and timer events --------------------------------------------
+
+    def handle_timeout(self, now: float) -> None:
+        """Fire whichever deadline has passed (reconnect or inactivity, rule 2)."""
+        state = self._state
+        if isinstance(state, Disconnected):
+            if state.reconnect_at is not None and now >= state.reconnect_at:
+                self._connect(now, "reconnect_timer")
+        elif (
+            isinstance(state, Connecting | Ready)
+            and now >= self._last_activity + self._config.inactivity_threshold
+        ):
+            self._client_reconnect("InactiveServer", now)
+
+    def socket_opened(self, attempt: int, now: float) -> None:
+        """The handshake of ``attempt`` completed (rule 3)."""
+        state = self._state
+        if not isinstance(state, Connecting) or state.attempt != attempt:
+            self._log.debug("ignoring open of stale socket %d", attempt)
+            return
+        metadata = ReconnectMetadata(
+            connection_count=self._connection_count,
+            last_close_reason=self._last_close_reason,
+            client_ts=self._epoch_ms(now),
+        )
+        self._last_activity = now
+        if state.paused:
+            self._set_state(Ready(attempt, "uninitialized", metadata), "opened")
+        else:
+            self._set_state(Ready(attempt), "opened")
+            self._has_ever_connected = True
+            self._actions.append(CallOnOpen(attempt, metadata))
+        if self._last_close_reason != "InitialConnect":
+            when = _pretty_seconds(now - self._started_at)
+            if self._last_close_reason:
+                self._log.info(
+                    "WebSocket reconnected at t=%ss after disconnect due to %s",
+                    when,
+                    self._last_close_reason,
+                )
+            else:
+                self._log.info("WebSocket reconnected at t=%ss", when)
+        self._connection_count += 1
+        self._last_close_reason = None
+        if self._recovery_time_saved_ms is not None:
+            saved, self._recovery_time_saved_ms = self._recovery_time_saved_ms, None
+            self.send(
+                EventMessage(event_type="NetworkRecoveryReconnect", event={"timeSavedMs": saved})
+            )
+            self._log.info("Network recovery reconnect saved ~%ds of waiting", round(saved / 1000))
+
+    def frame_received(self, attempt: int, data: str | bytes, now: float) -> ServerMessage | None:
+        """A text frame arrived; returns the message to give ``on_message``, if any (rule 4).
+
+        The caller hands the result to ``on_message`` and its answer to
+        ``message_handled``.
+        """
+        state = self._state
+        if not isinstance(state, Ready) or state.attempt != attempt:
+            return None
+        self._last_activity = now
+        try:
+            message = parse_server_message(data)
+        except ProtocolError as exc:
+            self._bad_input(f"InvalidServerMessage: {exc}", len(data), now)
+            return None
+        if self._log.isEnabledFor(logging.DEBUG):
+            self._log.debug("received ws message with type %s", type(message).__name__)
+        if type(message) is Ping:
+            return None  # keepalive only: never reaches on_message (rule 4)
+        length = len(data)
+        if type(message) is TransitionChunk:
+            try:
+                assembled = self._chunks.add(message)
+            except ProtocolError as exc:
+                self._bad_input(f"InvalidTransitionChunk: {exc}", len(data), now)
+                return None
+            if assembled is None:
+                return None
+            message, length = assembled
+            self._log.debug("assembled full ws message of type Transition")
+        elif self._chunks.in_progress:
+            self._chunks.reset()
+            self._log.info(
+                "Received unexpected %s while buffering TransitionChunks", type(message).__name__
+            )
+        if type(message) is Transition:
+            self._report_large_transition(message, length, now)
+        return message
+
+    def message_handled(self, synced_past_last_reconnect: bool) -> None:
+        """``on_message`` answered; a synced session resets the backoff (rule 4)."""
+        if synced_past_last_reconnect:
+            self._retries = 0
+            self._actions.append(StateChanged())
+
+    def socket_closed(self, attempt: int, code: int, reason: str, now: float) -> None:
+        """Socket ``attempt`` ended, or its handshake failed (code 1006) (rule 5)."""
+        if not self.is_current(attempt):
+            self._log.debug("ignoring close of stale socket %d", attempt)
+            return
+        self._chunks.reset()
+        if self._last_close_reason is None:  # the socket had opened
+            self._last_close_reason = reason or f"closed with code {code}"
+        if code not in _QUIET_CLOSE_CODES:
+            text = f"WebSocket closed with code {code}" + (f": {reason}" if reason else "")
+            self._log.info("%s", text)
+            if reason:
+                self._actions.append(ReportServerDisconnectError(text))
+        self._schedule_reconnect(classify_disconnect_error(reason), now)
+
+    def send_failed(self, attempt: int, error: str, now: float) -> None:
+        """Writing to socket ``attempt`` failed (rule 8)."""
+        if not self.is_current(attempt):
+            return
+        self._log.info("Failed to send message on WebSocket, reconnecting: %s", error)
+        self._client_reconnect("FailedToSendMessage", now)
+
+    def protocol_violation(self, attempt: int, reason: str, size: int, now: float) -> None:
+        """The transport saw bad input (a binary frame, an oversized message) (rule 15)."""
+        if self.is_current(attempt):
+            self._bad_input(reason, size, now)
+
+    # -- internals ------------------------------------------------------------
+
+    def _set_state(self, new: SocketState, event: Event) -> None:
+        old_label, new_label = state_label(self._state), state_label(new)
+        if (old_label, event, new_label) not in TRANSITIONS:
+            raise RuntimeError(f"bug: {old_label} --{event}--> {new_label} is not in TRANSITIONS")
+        self._state = new
+        self._log.debug(
+            "socket state changed: %s, paused: %s", new_label.partition("(")[0], _paused_text(new)
+        )
+        self._actions.append(StateChanged())
+
+    def _connect(self, now: float, event: Event) -> None:
+        self._attempt += 1
+        self._chunks.reset()
+        # The inactivity clock starts with the socket, so a hung handshake is caught.
+        self._last_activity = now
+        self._set_state(Connecting(self._attempt), event)
+        self._actions.append(OpenSocket(self._attempt))
+
+    def _schedule_reconnect(self, reason_class: str, now: float) -> None:
+        delay = next_backoff(reason_class, self._retries, self._rand, self._config.backoff)
+        self._retries += 1
+        self._set_state(Disconnected(reconnect_at=now + delay), "lost")
+        self._log.info("Attempting reconnect in %dms", round(delay * 1000))
+
+    def _client_reconnect(self, reason: str, now: float) -> None:
+        """Seed: ``closeAndReconnect`` — close in the background, never wait for it (rule 7)."""
+        state = self._state
+        if not isinstance(state, Connecting | Ready):
+            return
+        self._log.debug("begin closeAndReconnect with reason %s", reason)
+        self._last_close_reason = reason[:_MAX_REASON_LEN]
+        self._chunks.reset()
+        self._actions.append(CloseSocket(state.attempt))
+        self._schedule_reconnect(CLIENT, now)
+
+    def _bad_input(self, reason: str, size: int, now: float) -> None:
+        # Logged without the payload: it may hold user data or secrets.
+        self._log.error("%s (frame of %d characters); reconnecting", reason, size)
+        self._client_reconnect(reason, now)
+
+    def _epoch_ms(self, now: float) -> int:
+        return round((self._epoch_at_zero + now) * 1000)
+
+    def _report_large_transition(self, transition: Transition, length: int, now: float) -> None:
+        """Rule 11: warn about huge or slow transitions, optionally tell the server."""
+        skew, server_ts = transition.client_clock_skew, transition.server_ts
+        if skew is None or server_ts is None:
+            return
+        transit_ms = (self._epoch_at_zero + now) * 1000 - skew - server_ts / 1e6
+        megabytes = f"{round(length / 10_000) / 100}MB"
+        if self._log.isEnabledFor(logging.DEBUG):
+            rate = length / (transit_ms / 1000) if transit_ms else math.inf
+            self._log.debug(
+                "received %s transition in %dms at %sMB per second",
+                megabytes,
+                round(transit_ms),
+                round(rate / 10_000) / 100,
+            )
+        if length > _LARGE_TRANSITION_CHARS:
+            self._log.info(
+                "received query results totaling more that 20MB (%s) which will take a long "
+                "time to download on slower connections",
+                megabytes,
+            )
+        elif transit_ms > _SLOW_TRANSITION_MS:
+            self._log.info(
+                "received query results totaling %s which took more than 20s to arrive (%dms)",
+                megabytes,
+                round(transit_ms),
+            )
+        if self._config.report_debug_info and transit_ms > _DEBUG_EVENT_TRANSIT_MS:
+            self.send(
+                EventMessage(
+                    event_type="ClientReceivedTransition",
+                    event={"transitionTransitTime": transit_ms, "messageLength": length},
+                )
+            )
+
+
+def _is_paused(state: SocketState) -> bool:
+    if isinstance(state, Connecting):
+        return state.paused
+    return isinstance(state, Ready) and state.paused != "no"
+
+
+def _paused_text(state: SocketState) -> str:
+    if isinstance(state, Connecting):
+        return "yes" if state.paused else "no"
+    if isinstance(state, Ready):
+        return state.paused
+    return "undefined"
+
+
+def _loggable(message: ClientMessage) -> str:
+    """The seed's log form of a sent message: its type, and for a user token its last 7 chars."""
+    if isinstance(message, Authenticate) and message.token_type == "User" and message.value:  # noqa: S105
+        return f'{{"type":"Authenticate","value":"...{message.value[-7:]}"}}'
+    return f'{{"type":"{message.type_name}"}}'
+
+
+def _pretty_seconds(seconds: float) -> str:
+    """Seconds to one decimal, written as JS writes numbers (``5``, not ``5.0``)."""
+    tenths = round(seconds * 10) / 10
+    return str(int(tenths)) if tenths.is_integer() else str(tenths)

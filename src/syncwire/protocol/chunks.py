@@ -1,0 +1,93 @@
+"""Reassembling a Transition the server split into TransitionChunks (spec §6).
+
+A Transition larger than ~5 MB arrives as ``TransitionChunk`` frames whose
+``chunk`` texts, joined in order, are the JSON of one Transition. The rules
+follow the upstream client: parts arrive in order from 0, all with the same
+``total_parts`` and ``transition_id``; anything else is a protocol error that
+drops the buffer. Unlike upstream, the buffer is bounded.
+"""
+
+from __future__ import annotations
+
+from typing import Final, NoReturn
+
+from syncwire.errors import ProtocolError
+from syncwire.protocol.codec import parse_server_message
+from syncwire.protocol.messages import Transition, TransitionChunk
+
+__all__ = ["DEFAULT_MAX_TRANSITION_SIZE", "TransitionChunkAssembler"]
+
+DEFAULT_MAX_TRANSITION_SIZE: Final = 64 * 2**20
+"""Characters a reassembled Transition may hold: the default max message size."""
+
+
+class TransitionChunkAssembler:
+    """Collects the parts of one chunked Transition at a time."""
+
+    __slots__ = ("_expected_parts", "_max_size", "_parts", "_size", "_transition_id")
+
+    def __init__(self, max_size: int = DEFAULT_MAX_TRANSITION_SIZE) -> None:
+        if max_size <= 0:
+            raise ValueError("max_size must be positive")
+        self._max_size = max_size
+        self._parts: list[str] = []
+        self._size = 0
+        self._expected_parts = 0
+        self._transition_id = ""
+
+    @property
+    def in_progress(self) -> bool:
+        """Whether some parts of a Transition are buffered."""
+        return bool(self._parts)
+
+    @property
+    def buffered_size(self) -> int:
+        """Characters buffered so far."""
+        return self._size
+
+    def reset(self) -> None:
+        """Drop whatever is buffered (on every close, and on a protocol error)."""
+        self._parts.clear()
+        self._size = 0
+
+    def add(self, chunk: TransitionChunk) -> tuple[Transition, int] | None:
+        """Take one part; return the Transition and its length once complete.
+
+        Raises ``ProtocolError`` (and drops the buffer) for a part out of
+        order, from another transition, beyond the size cap, or when the
+        joined text is not a Transition.
+        """
+        if not self._parts:
+            if chunk.part_number != 0:
+                self._fail(f"TransitionChunk part {chunk.part_number} arrived first, expected 0")
+            self._expected_parts = chunk.total_parts
+            self._transition_id = chunk.transition_id
+        elif (
+            chunk.total_parts != self._expected_parts or chunk.transition_id != self._transition_id
+        ):
+            self._fail("TransitionChunk from another transition arrived mid-sequence")
+        elif chunk.part_number != len(self._parts):
+            self._fail(
+                f"TransitionChunk received out of order: expected part {len(self._parts)}, "
+                f"got {chunk.part_number}"
+            )
+        if chunk.part_number >= chunk.total_parts:
+            self._fail(f"TransitionChunk part {chunk.part_number} of only {chunk.total_parts}")
+        self._size += len(chunk.chunk)
+        if self._size > self._max_size:
+            self._fail(f"chunked Transition exceeds {self._max_size} characters")
+        self._parts.append(chunk.chunk)
+        if len(self._parts) < self._expected_parts:
+            return None
+        text = "".join(self._parts)
+        self.reset()
+        message = parse_server_message(text)
+        if not isinstance(message, Transition):
+            raise ProtocolError(
+                f"expected Transition after assembling chunks, got {type(message).__name__}"
+            )
+        return message, len(text)
+
+    def _fail(self, why: str) -> NoReturn:
+        self.reset()
+        raise ProtocolError(why)
