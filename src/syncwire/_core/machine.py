@@ -209,6 +209,11 @@ class ManagerCore:
         """The current state (immutable)."""
         return self._state
 
+    @property
+    def has_actions(self) -> bool:
+        """Whether ``take_actions`` would return anything (cheap, for the hot path)."""
+        return bool(self._actions)
+
     def take_actions(self) -> list[Action]:
         """Actions produced since the last call, in order."""
         actions, self._actions = self._actions, []

@@ -1,0 +1,377 @@
+"""``WebSocketManager``: a WebSocket that stays alive (seed: ``WebSocketManager``).
+
+The asyncio driver of the Sans-I/O core in ``syncwire._core``: it feeds the
+core socket events and loop time, performs the actions the core returns, and
+keeps one timer armed at the core's next deadline. One reader task per socket
+attempt receives frames; at most one attempt is live at a time, and an old
+socket is closed in the background, never awaited on the reconnect path.
+
+Time is read only from the event loop (``loop.time()``), so the manager runs
+unchanged on virtual-time loops in tests; randomness is injectable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Final
+from urllib.parse import urlsplit
+
+from syncwire import __version__
+from syncwire._core.backoff import BackoffPolicy
+from syncwire._core.machine import (
+    CallOnOpen,
+    CallOnResume,
+    CloseSocket,
+    ConnectionState,
+    CoreConfig,
+    ManagerCore,
+    OpenSocket,
+    ReportServerDisconnectError,
+    SendFrame,
+    StateChanged,
+)
+from syncwire._core.states import ReconnectMetadata
+from syncwire.protocol import ClientMessage, ServerMessage
+from syncwire.protocol.chunks import DEFAULT_MAX_TRANSITION_SIZE
+from syncwire.transport import (
+    CLOSE_ABNORMAL,
+    ConnectionClosed,
+    MessageTooLarge,
+    SendFailed,
+    Transport,
+    TransportConnection,
+    TransportError,
+    UnexpectedBinaryFrame,
+)
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "ConnectionState",
+    "OnMessageResponse",
+    "ReconnectMetadata",
+    "WebSocketManager",
+]
+
+DEFAULT_MAX_MESSAGE_SIZE: Final = DEFAULT_MAX_TRANSITION_SIZE
+"""64 MiB: Convex transitions can exceed 20 MB; most WebSocket libraries stop at 1 MiB."""
+
+
+@dataclass(frozen=True, slots=True)
+class OnMessageResponse:
+    """What ``on_message`` tells the manager about the session."""
+
+    has_synced_past_last_reconnect: bool
+    """Everything re-sent at the last reconnect is answered: reset the backoff."""
+
+
+class WebSocketManager:
+    """Keeps one WebSocket to a Convex deployment open through every fault.
+
+    Create it inside a running event loop: it starts connecting at once, as
+    the seed does. Use it as ``async with`` (or call ``terminate()``) so that
+    no task, timer or socket outlives it.
+
+    Callbacks run on the event loop and must not block; an exception they
+    raise is logged with its traceback and does not disturb the manager.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        on_open: Callable[[ReconnectMetadata], None],
+        on_message: Callable[[ServerMessage], OnMessageResponse],
+        on_resume: Callable[[], None] = lambda: None,
+        on_server_disconnect_error: Callable[[str], None] | None = None,
+        on_state_change: Callable[[ConnectionState], None] | None = None,
+        transport: Transport | None = None,
+        inactivity_threshold: float = 60.0,
+        backoff: BackoffPolicy | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_transition_size: int | None = None,
+        report_debug_info: bool = False,
+        rand: Callable[[], float] = random.random,
+        wall_clock: Callable[[], float] = time.time,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        scheme = urlsplit(url).scheme
+        if scheme not in ("ws", "wss"):
+            raise ValueError(f"the URL scheme must be ws or wss, not {scheme or 'missing'!r}")
+        if max_message_size <= 0:
+            raise ValueError("max_message_size must be positive")
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "WebSocketManager starts connecting at once: create it inside a running "
+                "event loop (in a coroutine)"
+            ) from None
+        self._url = url
+        self._on_open = on_open
+        self._on_message = on_message
+        self._on_resume = on_resume
+        self._on_server_disconnect_error = on_server_disconnect_error
+        self._on_state_change = on_state_change
+        self._log = logger or logging.getLogger("syncwire.manager")
+        self._transport = transport or _default_transport(max_message_size)
+        self._core = ManagerCore(
+            config=CoreConfig(
+                inactivity_threshold=inactivity_threshold,
+                backoff=backoff or BackoffPolicy(),
+                max_transition_size=max_transition_size or max_message_size,
+                report_debug_info=report_debug_info,
+            ),
+            rand=rand,
+            epoch_at_zero=wall_clock() - self._loop.time(),
+            logger=self._log,
+        )
+        self._connections: dict[int, TransportConnection] = {}
+        self._readers: dict[int, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._draining = False
+        self._core.start(self._loop.time())
+        self._drain()
+
+    def __repr__(self) -> str:
+        url = urlsplit(self._url)  # no query or credentials: they may hold secrets
+        port = f":{url.port}" if url.port else ""
+        where = f"{url.scheme}://{url.hostname}{port}{url.path}"
+        return f"<WebSocketManager {where} {self.socket_state()}>"
+
+    # -- the seed's public methods -------------------------------------------------
+
+    def socket_state(self) -> str:
+        """``disconnected``, ``connecting``, ``ready``, ``stopped`` or ``terminated``."""
+        return self._core.connection_state().state
+
+    def connection_state(self) -> ConnectionState:
+        """An immutable snapshot of the connection."""
+        return self._core.connection_state()
+
+    def send_message(self, message: ClientMessage) -> bool:
+        """Send when ready and not paused; ``True`` means "might have been sent".
+
+        Never blocks and never raises because of the connection's state; a
+        write failure reconnects (``FailedToSendMessage``).
+        """
+        sent = self._core.send(message)
+        self._drain()
+        return sent
+
+    def pause(self) -> None:
+        """Hold back ``on_open`` and sends (e.g. while fetching an auth token)."""
+        self._core.pause()
+        self._drain()
+
+    def resume(self) -> None:
+        """Deliver the ``on_open`` or ``on_resume`` held back by ``pause``."""
+        self._core.resume()
+        self._drain()
+
+    def try_restart(self) -> None:
+        """Connect again after ``stop()``; otherwise a logged no-op."""
+        self._core.try_restart(self._loop.time())
+        self._drain()
+
+    def try_reconnect_immediately(self) -> None:
+        """Skip the backoff wait now (e.g. the network came back)."""
+        self._core.try_reconnect_immediately(self._loop.time())
+        self._drain()
+
+    async def stop(self) -> None:
+        """Close the socket and stay closed until ``try_restart()``; returns once closed."""
+        self._core.stop()
+        self._drain()
+        await self._settle()
+
+    async def terminate(self) -> None:
+        """Close for good; returns once no task, timer or socket is left. Idempotent."""
+        self._core.terminate()
+        self._drain()
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+        await self._settle()
+
+    async def __aenter__(self) -> WebSocketManager:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.terminate()
+
+    # -- performing the core's actions -----------------------------------------------
+
+    def _drain(self) -> None:
+        """Perform the core's actions until there are none; re-entrant calls queue."""
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while actions := self._core.take_actions():
+                for action in actions:
+                    self._perform(action)
+        finally:
+            self._draining = False
+        self._arm_timer()
+
+    def _perform(
+        self,
+        action: OpenSocket
+        | CloseSocket
+        | SendFrame
+        | CallOnOpen
+        | CallOnResume
+        | ReportServerDisconnectError
+        | StateChanged,
+    ) -> None:
+        core = self._core
+        match action:
+            case SendFrame(attempt=attempt, text=text):
+                connection = self._connections.get(attempt)
+                if connection is None or not core.is_current(attempt):
+                    return
+                try:
+                    connection.send(text)
+                except SendFailed as exc:
+                    core.send_failed(attempt, str(exc), self._loop.time())
+            case OpenSocket(attempt=attempt):
+                reader = self._loop.create_task(self._run_socket(attempt))
+                self._readers[attempt] = reader
+                self._track(reader)
+            case CloseSocket(attempt=attempt):
+                running = self._readers.get(attempt)
+                if running is not None and running is not asyncio.current_task():
+                    running.cancel()
+                self._close_in_background(attempt)
+            case CallOnOpen(attempt=attempt, metadata=metadata):
+                if core.is_current(attempt):
+                    self._call("on_open", self._on_open, metadata)
+            case CallOnResume(attempt=attempt):
+                if core.is_current(attempt):
+                    self._call("on_resume", self._on_resume)
+            case ReportServerDisconnectError(text=text):
+                if self._on_server_disconnect_error is not None:
+                    self._call("on_server_disconnect_error", self._on_server_disconnect_error, text)
+            case StateChanged():
+                if self._on_state_change is not None:
+                    self._call("on_state_change", self._on_state_change, core.connection_state())
+
+    def _call(self, name: str, callback: Callable[..., object], *args: object) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            self._log.exception("%s raised; the manager carries on", name)
+
+    def _arm_timer(self) -> None:
+        """Keep one timer at the core's next deadline.
+
+        A later deadline (the inactivity deadline moves with every frame) does
+        not re-arm: the armed timer fires, finds nothing due, and re-arms then.
+        """
+        deadline = self._core.next_deadline()
+        if deadline is None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = self._timer_at = None
+            return
+        if self._timer_at is not None and self._timer_at <= deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        due = self._timer_at
+        self._timer = self._timer_at = None
+        # asyncio may run a timer up to one clock resolution early.
+        now = max(self._loop.time(), due or 0.0)
+        self._core.handle_timeout(now)
+        self._drain()
+
+    # -- sockets ---------------------------------------------------------------------------
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_socket(self, attempt: int) -> None:
+        """Open socket ``attempt`` and feed the core its frames until it ends."""
+        core, loop = self._core, self._loop
+        try:
+            connection = await self._transport.connect(self._url)
+        except TransportError as exc:
+            # The browser reports a failed handshake as a close with code 1006.
+            self._log.info("WebSocket error message: %s", exc)
+            self._readers.pop(attempt, None)
+            core.socket_closed(attempt, CLOSE_ABNORMAL, "", loop.time())
+            self._drain()
+            return
+        self._connections[attempt] = connection
+        try:
+            core.socket_opened(attempt, loop.time())
+            self._drain()
+            on_message = self._on_message
+            while core.is_current(attempt):
+                data = await connection.recv()
+                message = core.frame_received(attempt, data, loop.time())
+                if message is not None:
+                    try:
+                        synced = on_message(message).has_synced_past_last_reconnect
+                    except Exception:
+                        self._log.exception("on_message raised; the manager carries on")
+                    else:
+                        core.message_handled(synced)
+                if core.has_actions:
+                    self._drain()
+        except MessageTooLarge as exc:
+            core.protocol_violation(attempt, "MessageTooLarge", exc.size, loop.time())
+        except ConnectionClosed as exc:
+            core.socket_closed(attempt, exc.code, exc.reason, loop.time())
+        except UnexpectedBinaryFrame as exc:
+            core.protocol_violation(attempt, "BinaryFrame", exc.size, loop.time())
+        except SendFailed as exc:
+            core.send_failed(attempt, str(exc), loop.time())
+        finally:
+            self._readers.pop(attempt, None)
+            self._close_in_background(attempt)
+        self._drain()
+
+    def _close_in_background(self, attempt: int) -> None:
+        connection = self._connections.pop(attempt, None)
+        if connection is None:
+            return
+        connection.close()
+        self._track(self._loop.create_task(connection.wait_closed()))
+
+    async def _settle(self) -> None:
+        """Wait until the sockets and tasks let go of so far are finished.
+
+        ``asyncio.wait`` rather than ``gather``: if our caller is cancelled, the
+        closes still run to their end instead of being cut off.
+        """
+        pending = {task for task in self._tasks if task is not asyncio.current_task()}
+        if pending:
+            await asyncio.wait(pending)
+
+
+def _default_transport(max_message_size: int) -> Transport:
+    from syncwire.transport.websockets import WebSocketsTransport
+
+    return WebSocketsTransport(
+        max_message_size=max_message_size,
+        headers={"Convex-Client": f"syncwire-{__version__}"},
+    )
