@@ -162,9 +162,12 @@ class WebSocketManager:
         Never blocks and never raises because of the connection's state; a
         write failure reconnects (``FailedToSendMessage``).
         """
-        sent = self._core.send(message)
+        frame = self._core.send(message)
+        if frame is None:
+            return False
+        self._write(frame)
         self._drain()
-        return sent
+        return True
 
     def pause(self) -> None:
         """Hold back ``on_open`` and sends (e.g. while fetching an auth token)."""
@@ -239,14 +242,8 @@ class WebSocketManager:
     ) -> None:
         core = self._core
         match action:
-            case SendFrame(attempt=attempt, text=text):
-                connection = self._connections.get(attempt)
-                if connection is None or not core.is_current(attempt):
-                    return
-                try:
-                    connection.send(text)
-                except SendFailed as exc:
-                    core.send_failed(attempt, str(exc), self._loop.time())
+            case SendFrame():
+                self._write(action)
             case OpenSocket(attempt=attempt):
                 reader = self._loop.create_task(self._run_socket(attempt))
                 self._readers[attempt] = reader
@@ -268,6 +265,15 @@ class WebSocketManager:
             case StateChanged():
                 if self._on_state_change is not None:
                     self._call("on_state_change", self._on_state_change, core.connection_state())
+
+    def _write(self, frame: SendFrame) -> None:
+        connection = self._connections.get(frame.attempt)
+        if connection is None or not self._core.is_current(frame.attempt):
+            return  # the socket is gone; "might have been sent" stays true
+        try:
+            connection.send(frame.text)
+        except SendFailed as exc:
+            self._core.send_failed(frame.attempt, str(exc), self._loop.time())
 
     def _call(self, name: str, callback: Callable[..., object], *args: object) -> None:
         try:

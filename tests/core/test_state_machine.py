@@ -164,8 +164,10 @@ class ManagerModel(RuleBasedStateMachine):
 
     @rule()
     def send(self) -> None:
-        sent = self.core.send(MUTATION)
-        assert sent == (self.label == "ready(no)")
+        frame = self.core.send(MUTATION)
+        assert (frame is not None) == (self.label == "ready(no)")
+        if frame is not None:
+            assert self.core.is_current(frame.attempt)
         self.step(self.label)
 
     @rule()

@@ -257,16 +257,22 @@ class ManagerCore:
         self._started_at = now
         self._connect(now, "start")
 
-    def send(self, message: ClientMessage) -> bool:
-        """Send if ready and not paused; ``True`` means "might have been sent" (rule 8)."""
+    def send(self, message: ClientMessage) -> SendFrame | None:
+        """The frame to write for ``message``, or ``None`` unless ready and not paused.
+
+        The driver writes a returned frame at once, so a message sent from a
+        callback goes out before anything the core queued after that callback
+        (``Connect`` from ``on_open`` precedes the network-recovery event).
+        ``None`` is the seed's ``false``: "not sent" (rule 8).
+        """
         state = self._state
         if isinstance(state, Ready) and state.paused == "no":
-            self._actions.append(SendFrame(state.attempt, encode_client_message(message)))
+            frame = SendFrame(state.attempt, encode_client_message(message))
             if self._log.isEnabledFor(logging.DEBUG):
                 self._log.debug(
                     "sent message with type %s: %s", message.type_name, _loggable(message)
                 )
-            return True
+            return frame
         if self._log.isEnabledFor(logging.DEBUG):
             self._log.debug(
                 "message not sent (socket state: %s, paused: %s): %s",
@@ -274,7 +280,13 @@ class ManagerCore:
                 _paused_text(state),
                 _loggable(message),
             )
-        return False
+        return None
+
+    def _send_later(self, message: ClientMessage) -> None:
+        """Queue a message of the core's own (an ``Event``) behind earlier actions."""
+        frame = self.send(message)
+        if frame is not None:
+            self._actions.append(frame)
 
     def pause(self) -> None:
         """Hold back ``on_open``/sends while the app fetches a token (rule 12)."""
@@ -402,7 +414,7 @@ class ManagerCore:
         self._last_close_reason = None
         if self._recovery_time_saved_ms is not None:
             saved, self._recovery_time_saved_ms = self._recovery_time_saved_ms, None
-            self.send(
+            self._send_later(
                 EventMessage(event_type="NetworkRecoveryReconnect", event={"timeSavedMs": saved})
             )
             self._log.info("Network recovery reconnect saved ~%ds of waiting", round(saved / 1000))
@@ -552,7 +564,7 @@ class ManagerCore:
                 round(transit_ms),
             )
         if self._config.report_debug_info and transit_ms > _DEBUG_EVENT_TRANSIT_MS:
-            self.send(
+            self._send_later(
                 EventMessage(
                     event_type="ClientReceivedTransition",
                     event={"transitionTransitTime": transit_ms, "messageLength": length},

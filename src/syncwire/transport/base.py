@@ -21,6 +21,7 @@ __all__ = [
     "CLOSE_ABNORMAL",
     "CLOSE_NO_STATUS",
     "ConnectionClosed",
+    "MessageTooLarge",
     "SendFailed",
     "Transport",
     "TransportConnection",
@@ -51,6 +52,14 @@ class ConnectionClosed(TransportError):
         self.reason = reason
 
 
+class MessageTooLarge(ConnectionClosed):
+    """A frame exceeded the transport's size limit; it closed the connection (1009)."""
+
+    def __init__(self, size: int | None = None) -> None:
+        super().__init__(1009, "message too big")
+        self.size = -1 if size is None else size
+
+
 class SendFailed(TransportError):
     """A frame handed to ``send`` could not be written; the connection is unusable."""
 
@@ -70,14 +79,18 @@ class TransportConnection(Protocol):
         """Queue one text frame for sending, in order; never blocks.
 
         Raises ``SendFailed`` at once if the connection is closing or closed;
-        a write that fails later makes ``recv`` raise ``SendFailed``.
+        a write that fails later makes ``recv`` raise ``SendFailed``. (Where the
+        operating system reports a failed buffered write as a lost connection, as
+        for the default transport, ``recv`` raises ``ConnectionClosed(1006)``
+        instead: treat the two alike.)
         """
         ...
 
     async def recv(self) -> str | bytes:
         """The next text frame, as ``str`` or as its UTF-8 ``bytes``.
 
-        Raises ``ConnectionClosed`` when the connection ends,
+        Raises ``ConnectionClosed`` when the connection ends (``MessageTooLarge``
+        when it ended because an incoming message exceeded the size limit),
         ``UnexpectedBinaryFrame`` for a binary frame (the connection stays
         open), and ``SendFailed`` after a queued frame failed to be written.
         """

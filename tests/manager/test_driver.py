@@ -1,0 +1,447 @@
+"""The asyncio driver on virtual time: exact reconnect times, inactivity, cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import pytest
+
+from syncwire._core.backoff import BackoffPolicy
+from syncwire.manager import (
+    ConnectionState,
+    OnMessageResponse,
+    ReconnectMetadata,
+    WebSocketManager,
+)
+from syncwire.protocol import (
+    Connect,
+    Mutation,
+    MutationResponse,
+    ServerMessage,
+    parse_client_message,
+)
+from syncwire.testing import FakeServerConnection, FakeTransport
+
+URL = "wss://happy-animal-123.convex.cloud/api/sync"
+PING = '{"type":"Ping"}'
+RESPONSE = (
+    '{"type":"MutationResponse","requestId":1,"success":true,"result":null,'
+    '"ts":"AAAAAAAAAAA=","logLines":[]}'
+)
+
+
+@dataclass
+class Recorder:
+    """Callbacks that record what the manager told them, with loop times."""
+
+    manager: WebSocketManager | None = None
+    opens: list[tuple[float, ReconnectMetadata]] = field(default_factory=list)
+    messages: list[ServerMessage] = field(default_factory=list)
+    states: list[ConnectionState] = field(default_factory=list)
+    resumes: int = 0
+    disconnect_errors: list[str] = field(default_factory=list)
+    synced: bool = False
+
+    def on_open(self, metadata: ReconnectMetadata) -> None:
+        self.opens.append((asyncio.get_running_loop().time(), metadata))
+        assert self.manager is not None
+        self.manager.send_message(
+            Connect(
+                connection_count=metadata.connection_count,
+                last_close_reason=metadata.last_close_reason,
+                client_ts=metadata.client_ts,
+                session_id="s",
+            )
+        )
+
+    def on_message(self, message: ServerMessage) -> OnMessageResponse:
+        self.messages.append(message)
+        return OnMessageResponse(has_synced_past_last_reconnect=self.synced)
+
+    def on_resume(self) -> None:
+        self.resumes += 1
+
+    def on_state_change(self, state: ConnectionState) -> None:
+        self.states.append(state)
+
+
+def make_manager(
+    transport: FakeTransport, recorder: Recorder | None = None, **options: object
+) -> tuple[WebSocketManager, Recorder]:
+    recorder = recorder or Recorder()
+    manager = WebSocketManager(
+        URL,
+        on_open=recorder.on_open,
+        on_message=recorder.on_message,
+        on_resume=recorder.on_resume,
+        on_server_disconnect_error=recorder.disconnect_errors.append,
+        on_state_change=recorder.on_state_change,
+        transport=transport,
+        rand=lambda: 0.5,  # no jitter: every delay is exact
+        **options,  # type: ignore[arg-type]
+    )
+    recorder.manager = manager
+    return manager, recorder
+
+
+async def accept_next(fake: FakeTransport) -> FakeServerConnection:
+    server = await fake.next_connection()
+    server.accept()
+    await server.receive()  # the Connect sent by on_open
+    return server
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+@pytest.mark.asyncio
+async def test_connects_at_once_and_on_open_sends_connect() -> None:
+    fake = FakeTransport()
+    manager, recorder = make_manager(fake)
+    async with manager:
+        server = await fake.next_connection()
+        assert now() == 0.0
+        assert manager.socket_state() == "connecting"
+        server.accept()
+        frame = parse_client_message(await server.receive())
+        assert isinstance(frame, Connect)
+        assert frame.connection_count == 0
+        assert frame.last_close_reason == "InitialConnect"
+        assert manager.connection_state().is_connected
+        assert [s.state for s in recorder.states] == ["connecting", "ready"]
+
+
+@pytest.mark.asyncio
+async def test_reconnects_happen_at_exact_loop_times() -> None:
+    fake = FakeTransport()
+    manager, recorder = make_manager(fake)
+    async with manager:
+        server = await accept_next(fake)
+        await asyncio.sleep(10.0)
+        server.close(1013, "SubscriptionsWorkerFullError")
+        server = await fake.next_connection()
+        assert now() == 13.0  # 3 s for overload, retries 0
+        server.refuse()
+        server = await fake.next_connection()
+        assert now() == 15.0  # a failed handshake is "Unknown": 1 s · 2^1
+        server.accept()
+        await server.receive()
+        assert recorder.opens[-1] == (
+            15.0,
+            ReconnectMetadata(1, "SubscriptionsWorkerFullError", recorder.opens[-1][1].client_ts),
+        )
+        server.close(1011, "InternalServerError")
+        server = await fake.next_connection()
+        assert now() == 15.0 + 4.0  # 1 s · 2^2 (retries: 0, 1, now 2)
+        assert recorder.disconnect_errors == [
+            "WebSocket closed with code 1013: SubscriptionsWorkerFullError",
+            "WebSocket closed with code 1011: InternalServerError",
+        ]
+
+
+@pytest.mark.asyncio
+async def test_a_synced_session_resets_the_backoff() -> None:
+    fake = FakeTransport()
+    manager, recorder = make_manager(fake)
+    async with manager:
+        server = await accept_next(fake)
+        for _ in range(3):
+            server.close(1011, "InternalServerError")
+            server = await accept_next(fake)
+        assert manager.connection_state().connection_retries == 3
+        recorder.synced = True
+        server.push(RESPONSE)
+        await asyncio.sleep(0)
+        assert manager.connection_state().connection_retries == 0
+        start = now()
+        server.close(1011, "InternalServerError")
+        await fake.next_connection()
+        assert now() - start == 1.0
+
+
+@pytest.mark.asyncio
+async def test_inactivity_is_detected_at_exactly_the_threshold() -> None:
+    fake = FakeTransport()
+    manager, _ = make_manager(fake, inactivity_threshold=60.0)
+    async with manager:
+        server = await accept_next(fake)
+        await asyncio.sleep(30.0)
+        server.push(PING)
+        await server.wait_closed()
+        assert now() == 90.0  # 60 s after the last frame
+        assert server.closed_by_client == (1000, "")
+        await fake.next_connection()
+        assert now() == pytest.approx(90.1, abs=1e-9)  # class client: 0.1 s
+        assert manager.connection_state().last_close_reason == "InactiveServer"
+
+
+@pytest.mark.asyncio
+async def test_a_handshake_that_never_completes_is_abandoned_at_the_threshold() -> None:
+    fake = FakeTransport()
+    manager, _ = make_manager(fake)
+    async with manager:
+        hung = await fake.next_connection()
+        await hung.wait_closed()
+        assert now() == 60.0
+        assert hung.state == "abandoned"
+        await fake.next_connection()
+        assert now() == pytest.approx(60.1, abs=1e-9)
+
+
+@pytest.mark.asyncio
+async def test_a_day_of_pings_causes_no_spurious_reconnect() -> None:
+    fake = FakeTransport()
+    manager, recorder = make_manager(fake)
+    async with manager:
+        server = await accept_next(fake)
+        for _ in range(24 * 3600 // 15):
+            await asyncio.sleep(15.0)
+            server.push(PING)
+        await asyncio.sleep(59.0)
+        assert now() == 24 * 3600 + 59.0
+        assert fake.attempts == 1
+        assert server.is_open
+        assert recorder.messages == []  # pings never reach on_message
+        assert manager.connection_state().connection_count == 1
+
+
+@pytest.mark.asyncio
+async def test_messages_reach_on_message_in_order() -> None:
+    fake = FakeTransport()
+    manager, recorder = make_manager(fake)
+    async with manager:
+        server = await accept_next(fake)
+        for _ in range(3):
+            server.push(RESPONSE)
+        server.push(PING)
+        await asyncio.sleep(1.0)
+        assert len(recorder.messages) == 3
+        assert all(isinstance(m, MutationResponse) for m in recorder.messages)
+
+
+@pytest.mark.asyncio
+async def test_send_message_only_when_ready_and_never_raises() -> None:
+    fake = FakeTransport()
+    manager, _ = make_manager(fake)
+    mutation = Mutation(request_id=1, udf_path="a:b", args={})
+    async with manager:
+        assert manager.send_message(mutation) is False  # connecting
+        server = await accept_next(fake)
+        assert manager.send_message(mutation) is True
+        assert (
+            await server.receive()
+            == '{"type":"Mutation","requestId":1,"udfPath":"a:b","args":[{}]}'
+        )
+        manager.pause()
+        assert manager.send_message(mutation) is False
+    assert manager.send_message(mutation) is False  # terminated
+
+
+@pytest.mark.asyncio
+async def test_a_failed_send_reconnects(caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeTransport()
+    manager, _ = make_manager(fake)
+    async with manager:
+        server = await accept_next(fake)
+        server.fail_sends()
+        with caplog.at_level(logging.INFO, "syncwire.manager"):
+            assert manager.send_message(Mutation(request_id=1, udf_path="a:b", args={})) is True
+        assert manager.connection_state().last_close_reason == "FailedToSendMessage"
+        start = now()
+        await accept_next(fake)
+        assert now() - start == pytest.approx(0.1)
+        assert any("Failed to send message on WebSocket" in m for m in caplog.messages)
+
+
+@pytest.mark.asyncio
+async def test_a_send_that_fails_later_reconnects() -> None:
+    fake = FakeTransport()
+    manager, _ = make_manager(fake)
+    async with manager:
+        server = await accept_next(fake)
+        server.fail_sends(later=True)
+        manager.send_message(Mutation(request_id=1, udf_path="a:b", args={}))
+        await accept_next(fake)
+        assert manager.connection_state().connection_count == 2
+        assert manager.connection_state().last_close_reason is None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("push", "reason"),
+    [
+        (lambda s: s.push("{not json"), "InvalidServerMessage"),
+        (lambda s: s.push('{"type":"Nope"}'), "InvalidServerMessage"),
+        (lambda s: s.push_binary(b"\x00\x01"), "BinaryFrame"),
+    ],
+)
+async def test_bad_input_recovers_to_ready(push: object, reason: str) -> None:
+    fake = FakeTransport()
+    manager, recorder = make_manager(fake)
+    async with manager:
+        server = await accept_next(fake)
+        push(server)  # type: ignore[operator]
+        await server.wait_closed()
+        assert manager.connection_state().last_close_reason is not None
+        assert manager.connection_state().last_close_reason.startswith(reason)  # type: ignore[union-attr]
+        start = now()
+        await accept_next(fake)
+        assert now() - start == pytest.approx(0.1)
+        assert manager.connection_state().is_connected
+        assert recorder.opens[-1][1].last_close_reason.startswith(reason)  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_callback_exceptions_are_logged_and_the_manager_carries_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake = FakeTransport()
+
+    def broken_on_message(_: ServerMessage) -> OnMessageResponse:
+        raise RuntimeError("user bug")
+
+    def broken_observer(_: ConnectionState) -> None:
+        raise RuntimeError("user bug")
+
+    manager = WebSocketManager(
+        URL,
+        on_open=lambda _: None,
+        on_message=broken_on_message,
+        on_state_change=broken_observer,
+        transport=fake,
+    )
+    async with manager:
+        server = await fake.next_connection()
+        with caplog.at_level(logging.ERROR, "syncwire.manager"):
+            server.accept()
+            server.push(RESPONSE)
+            server.push(RESPONSE)
+            await asyncio.sleep(1.0)
+        assert manager.connection_state().is_connected
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert any("on_message raised" in r.getMessage() and r.exc_info for r in errors)
+        assert any("on_state_change raised" in r.getMessage() for r in errors)
+
+
+@pytest.mark.asyncio
+async def test_stop_waits_for_the_close_and_cancels_the_scheduled_reconnect() -> None:
+    fake = FakeTransport()
+    manager, _ = make_manager(fake)
+    async with manager:
+        server = await accept_next(fake)
+        server.close(1011, "InternalServerError")
+        await asyncio.sleep(0.5)
+        assert manager.socket_state() == "disconnected"
+        await manager.stop()
+        assert manager.socket_state() == "stopped"
+        await asyncio.sleep(3600.0)
+        assert fake.attempts == 1
+        manager.try_restart()
+        await accept_next(fake)
+        await manager.stop()
+        assert fake.connections[-1].closed_by_client == (1000, "")
+
+
+@pytest.mark.asyncio
+async def test_pause_and_resume_defer_on_open_and_call_on_resume() -> None:
+    fake = FakeTransport()
+    manager, recorder = make_manager(fake)
+    async with manager:
+        manager.pause()
+        server = await fake.next_connection()
+        server.accept()
+        await asyncio.sleep(1.0)
+        assert recorder.opens == []
+        manager.resume()
+        assert len(recorder.opens) == 1
+        assert recorder.opens[0][1].connection_count == 0
+        manager.pause()
+        manager.resume()
+        assert recorder.resumes == 1
+
+
+@pytest.mark.asyncio
+async def test_try_reconnect_immediately_skips_the_wait() -> None:
+    fake = FakeTransport()
+    manager, _ = make_manager(fake)
+    async with manager:
+        server = await accept_next(fake)
+        server.close(1013, "SubscriptionsWorkerFullError")
+        await asyncio.sleep(1.0)
+        manager.try_reconnect_immediately()
+        server = await fake.next_connection()
+        assert now() == 1.0
+        server.accept()
+        await server.receive()  # Connect
+        event = await server.receive()
+        assert '"eventType":"NetworkRecoveryReconnect"' in event
+        assert '"timeSavedMs":2000' in event
+
+
+@pytest.mark.asyncio
+async def test_terminate_leaves_no_task_timer_or_socket() -> None:
+    fake = FakeTransport()
+    manager, _ = make_manager(fake)
+    server = await accept_next(fake)
+    await manager.terminate()
+    await manager.terminate()  # idempotent
+    assert server.closed_by_client == (1000, "")
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert manager.connection_state().state == "terminated"
+    assert manager._timer is None
+    assert not manager._tasks
+    assert not manager._connections
+
+
+@pytest.mark.asyncio
+async def test_ten_thousand_start_terminate_cycles_leave_nothing_behind() -> None:
+    fake = FakeTransport(auto_accept=True)
+    for cycle in range(10_000):
+        manager = WebSocketManager(
+            URL,
+            on_open=lambda _: None,
+            on_message=lambda _: OnMessageResponse(False),
+            transport=fake,
+        )
+        if cycle % 2:
+            await asyncio.sleep(0)  # half of them get as far as ready
+        await manager.terminate()
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert all(c.is_closed or c.state == "abandoned" for c in fake.connections)
+    loop = asyncio.get_running_loop()
+    assert not [h for h in getattr(loop, "_scheduled", []) if not h.cancelled()]
+
+
+@pytest.mark.asyncio
+async def test_backoff_thresholds_are_parameters() -> None:
+    fake = FakeTransport()
+    manager, _ = make_manager(fake, backoff=BackoffPolicy(unknown_initial=0.01, max_backoff=0.02))
+    async with manager:
+        for _ in range(3):
+            (await fake.next_connection()).refuse()
+        await fake.next_connection()
+        assert now() == pytest.approx(0.01 + 0.02 + 0.02)
+
+
+@pytest.mark.asyncio
+async def test_manager_needs_a_running_loop_and_a_websocket_url() -> None:
+    with pytest.raises(ValueError, match="ws or wss"):
+        WebSocketManager(
+            "https://x.convex.cloud",
+            on_open=lambda _: None,
+            on_message=lambda _: OnMessageResponse(False),
+            transport=FakeTransport(),
+        )
+
+
+def test_manager_outside_a_loop_says_so() -> None:
+    with pytest.raises(RuntimeError, match="running event loop"):
+        WebSocketManager(
+            URL,
+            on_open=lambda _: None,
+            on_message=lambda _: OnMessageResponse(False),
+            transport=FakeTransport(),
+        )
