@@ -48,6 +48,7 @@ from syncwire.transport import (
     TransportConnection,
     TransportError,
     UnexpectedBinaryFrame,
+    WebSocketsTransport,
 )
 
 __all__ = [
@@ -375,8 +376,6 @@ class WebSocketManager:
 
 
 def _default_transport(max_message_size: int) -> Transport:
-    from syncwire.transport.websockets import WebSocketsTransport
-
     return WebSocketsTransport(
         max_message_size=max_message_size,
         headers={"Convex-Client": f"syncwire-{__version__}"},

@@ -109,7 +109,7 @@ CLIENT_GOLDEN: list[tuple[ClientMessage, str]] = [
             modifications=(
                 QueryAdd(
                     query_id=3,
-                    udf_path="messages.js",
+                    udf_path=canonicalize_udf_path("messages.js"),
                     args={},
                     journal="j",
                     component_path="c",
@@ -251,7 +251,17 @@ def test_encoding_leaves_the_message_unchanged() -> None:
 )
 def test_query_paths_are_canonicalized(given: str, canonical: str) -> None:
     assert canonicalize_udf_path(given) == canonical
-    assert QueryAdd(query_id=0, udf_path=given, args={}).udf_path == canonical
+
+
+def test_query_adds_carry_the_path_as_given_both_ways() -> None:
+    """Canonicalizing is not idempotent, so decoding must not do it again."""
+    add = QueryAdd(query_id=0, udf_path="a.js.js:f", args={})
+    assert canonicalize_udf_path(canonicalize_udf_path(add.udf_path)) == "a:f"
+    decoded = parse_client_message(
+        encode_client_message(ModifyQuerySet(base_version=0, new_version=1, modifications=(add,)))
+    )
+    assert isinstance(decoded, ModifyQuerySet)
+    assert decoded.modifications == (add,)
 
 
 def test_mutation_paths_are_sent_as_given() -> None:

@@ -19,6 +19,7 @@ Attributes are snake_case; on the wire they are camelCase (``request_id`` ↔
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, cast
 
@@ -97,7 +98,13 @@ def _u64_from_wire(message: msgspec.Struct, name: str) -> None:
     """Decoded u64 fields arrive as base64 text; store them as ``int``."""
     value = getattr(message, name)
     if type(value) is str:
-        msgspec.structs.force_setattr(message, name, decode_u64(value))
+        msgspec.structs.force_setattr(message, name, _decode_u64_text(value))
+
+
+@functools.lru_cache(maxsize=64)
+def _decode_u64_text(text: str) -> int:
+    """``decode_u64``, remembered: each Transition's start ``ts`` is the last end ``ts``."""
+    return decode_u64(text)
 
 
 def _args_from_wire(message: msgspec.Struct) -> None:
@@ -126,7 +133,11 @@ class Connect(_Message, tag="Connect", frozen=True, kw_only=True):
 
 
 def canonicalize_udf_path(udf_path: str) -> str:
-    """``"mod"`` → ``"mod:default"``; ``"a.js:b"`` → ``"a:b"`` (the official client's rule)."""
+    """``"mod"`` → ``"mod:default"``; ``"a.js:b"`` → ``"a:b"`` (the official client's rule).
+
+    A query's identity is its canonical path: the client applies this once,
+    when it subscribes; the last colon separates the function name.
+    """
     module, sep, function = udf_path.rpartition(":")
     if not sep:
         module, function = function, "default"
@@ -136,7 +147,13 @@ def canonicalize_udf_path(udf_path: str) -> str:
 
 
 class QueryAdd(_Message, tag="Add", frozen=True, kw_only=True):
-    """Subscribe to a query; ``udf_path`` is canonicalized on construction."""
+    """Subscribe to a query.
+
+    The path travels as given: whoever subscribes canonicalizes it first with
+    ``canonicalize_udf_path``, as the official client does. (The rule is not
+    idempotent — ``"a.js.js"`` → ``"a.js:default"`` → ``"a:default"`` — so
+    applying it again when a frame is decoded would change what was sent.)
+    """
 
     query_id: NonNegative
     udf_path: str
@@ -146,9 +163,6 @@ class QueryAdd(_Message, tag="Add", frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         _args_from_wire(self)
-        canonical = canonicalize_udf_path(self.udf_path)
-        if canonical != self.udf_path:
-            msgspec.structs.force_setattr(self, "udf_path", canonical)
 
 
 class QueryRemove(_Message, tag="Remove", frozen=True, kw_only=True):

@@ -35,7 +35,7 @@ import base64
 import binascii
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Final, TypeAlias, Union, cast
 
@@ -231,15 +231,40 @@ def convex_to_json(value: ConvexValue) -> JSONValue:
 
     Object keys come out sorted; integral floats come out as ``int`` so they are
     written without ``.0``. Raises ``TypeError`` for a type Convex does not have
-    and ``ValueError`` for a value out of range or a reserved field name.
+    and ``ValueError`` for a value out of range or a reserved field name; the
+    message names the path (``$.items[2].n``).
     """
     try:
-        return _to_json(value, "$")
+        return _to_json(value)
+    except _BadValue as bad:
+        raise bad.public() from None
     except RecursionError:
         raise ValueError("value is nested too deeply for Convex") from None
 
 
-def _to_json(value: object, path: str) -> JSONValue:
+class _BadValue(Exception):
+    """Raised inside the walkers, which build no path on the way down.
+
+    Each level adds its segment as the error passes back up, so a valid value
+    costs no string formatting at all.
+    """
+
+    def __init__(self, error: type[Exception], message: str) -> None:
+        super().__init__(message)
+        self.error = error
+        self.message = message  # "{path}" marks where the path goes
+        self.segments: list[str] = []
+
+    def at(self, segment: str) -> _BadValue:
+        self.segments.append(segment)
+        return self
+
+    def public(self) -> Exception:
+        path = "$" + "".join(reversed(self.segments))
+        return self.error(self.message.replace("{path}", path))
+
+
+def _to_json(value: object) -> JSONValue:
     # Ordered by how common each type is in function arguments.
     if value is None or value is True or value is False or type(value) is str:
         return value
@@ -248,35 +273,56 @@ def _to_json(value: object, path: str) -> JSONValue:
     if type(value) is int:
         if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
             return value
-        raise ValueError(
-            f"int {value} at {path} is beyond ±2^53, where Convex float64 loses "
-            "precision; wrap it in ConvexInt64 to send a 64-bit integer"
+        raise _BadValue(
+            ValueError,
+            f"int {value} at {{path}} is beyond ±2^53, where Convex float64 loses "
+            "precision; wrap it in ConvexInt64 to send a 64-bit integer",
         )
-    if isinstance(value, Mapping):
+    if type(value) is dict or (
+        type(value) is not list and type(value) is not tuple and isinstance(value, Mapping)
+    ):
+        mapping = cast(Mapping[str, object], value)
         out: dict[str, JSONValue] = {}
-        for key in _js_key_order(value, path):
-            _check_field_name(key, path, ValueError)
-            out[key] = _to_json(value[key], f"{path}.{key}")
+        for key in _js_key_order(mapping):
+            _check_field_name(key, ValueError)
+            try:
+                out[key] = _to_json(mapping[key])
+            except _BadValue as bad:
+                raise bad.at(f".{key}") from None
         return out
-    if isinstance(value, (list, tuple)):
-        return [_to_json(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, list | tuple):
+        try:
+            return [_to_json(item) for item in value]
+        except _BadValue as bad:
+            raise bad.at(f"[{_first_failing(value, _to_json)}]") from None
     if isinstance(value, ConvexInt64):
         return {"$integer": base64.b64encode(struct.pack("<q", value.value)).decode()}
-    if isinstance(value, (bytes, bytearray, memoryview)):
+    if isinstance(value, bytes | bytearray | memoryview):
         return {"$bytes": base64.b64encode(value).decode("ascii")}
     if value is COMMIT_TS:
         return {"$commitTs": None}
     if isinstance(value, float):  # a float subclass: treat as the float it is
         return _number_to_json(float(value))
     if isinstance(value, int) and not isinstance(value, bool):
-        return _to_json(int(value), path)
-    raise TypeError(
-        f"{type(value).__name__} at {path} is not a supported Convex type "
-        "(None, bool, int, float, str, bytes, ConvexInt64, list, tuple, dict)"
+        return _to_json(int(value))
+    raise _BadValue(
+        TypeError,
+        f"{type(value).__name__} at {{path}} is not a supported Convex type "
+        "(None, bool, int, float, str, bytes, ConvexInt64, list, tuple, dict)",
     )
 
 
-def _js_key_order(mapping: Mapping[object, object], path: str) -> list[str]:
+def _first_failing(items: Iterable[object], walk: Callable[[object], object]) -> int:
+    """The index of the first item ``walk`` rejects (only on the error path)."""
+    for index, item in enumerate(items):
+        try:
+            walk(item)
+        except _BadValue:
+            return index
+    return -1  # pragma: no cover - called only after an item failed
+
+
+def _js_key_order(mapping: Mapping[str, object]) -> list[str]:
     """Keys in the order ``JSON.stringify(convexToJson(obj))`` writes them.
 
     convexToJson sorts the keys, but a JS object then lists "array index" keys
@@ -284,8 +330,10 @@ def _js_key_order(mapping: Mapping[object, object], path: str) -> list[str]:
     """
     for key in mapping:
         if type(key) is not str:
-            raise TypeError(f"object key at {path} must be str, not {type(key).__name__}")
-    keys = sorted(cast(Mapping[str, object], mapping))
+            raise _BadValue(
+                TypeError, f"object key at {{path}} must be str, not {type(key).__name__}"
+            )
+    keys = sorted(mapping)
     if not any(k[:1].isdigit() for k in keys):
         return keys
     indices = [k for k in keys if _is_array_index(k)]
@@ -370,17 +418,31 @@ def normalize_json(value: JSONValue) -> JSONValue:
     return value
 
 
-def _check_field_name(key: str, path: str, error: type[Exception]) -> None:
+_VALID_FIELD_NAMES: set[str] = set()
+"""Field names already checked: documents repeat a few names many times over."""
+_MAX_REMEMBERED_FIELD_NAMES: Final = 4096
+
+
+def _check_field_name(key: str, error: type[Exception]) -> None:
     """Convex field names: ≤ 1024 chars, no leading ``$``, ASCII 32–126 only."""
+    if key in _VALID_FIELD_NAMES:
+        return
     if len(key) > _MAX_FIELD_NAME_LEN:
-        raise error(f"field name at {path} is longer than {_MAX_FIELD_NAME_LEN} characters")
-    if key.startswith("$"):
-        raise error(f"field name {key[:32]!r} at {path} starts with '$', which is reserved")
-    if not key.isascii() or not key.isprintable():
-        raise error(
-            f"field name at {path} has a character outside ASCII 32–126; "
-            "Convex field names can only contain non-control ASCII characters"
+        raise _BadValue(
+            error, f"field name at {{path}} is longer than {_MAX_FIELD_NAME_LEN} characters"
         )
+    if key.startswith("$"):
+        raise _BadValue(
+            error, f"field name {key[:32]!r} at {{path}} starts with '$', which is reserved"
+        )
+    if not key.isascii() or not key.isprintable():
+        raise _BadValue(
+            error,
+            "field name at {path} has a character outside ASCII 32–126; "
+            "Convex field names can only contain non-control ASCII characters",
+        )
+    if len(_VALID_FIELD_NAMES) < _MAX_REMEMBERED_FIELD_NAMES:
+        _VALID_FIELD_NAMES.add(key)
 
 
 # --- wire → Python --------------------------------------------------------
@@ -394,12 +456,14 @@ def json_to_convex(value: JSONValue) -> ConvexValue:
     ``ProtocolError`` naming the path.
     """
     try:
-        return _from_json(value, "$")
+        return _from_json(value)
+    except _BadValue as bad:
+        raise bad.public() from None
     except RecursionError:
         raise ProtocolError("value is nested too deeply") from None
 
 
-def _from_json(value: object, path: str) -> ConvexValue:
+def _from_json(value: object) -> ConvexValue:
     # Exact type checks: faster than isinstance on the hot path, and a bool is
     # not mistaken for an int.
     if type(value) is str or type(value) is float or value is None or type(value) is bool:
@@ -407,39 +471,50 @@ def _from_json(value: object, path: str) -> ConvexValue:
     if type(value) is int:
         return float(value)
     if type(value) is list:
-        return [_from_json(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        try:
+            return [_from_json(item) for item in value]
+        except _BadValue as bad:
+            raise bad.at(f"[{_first_failing(value, _from_json)}]") from None
     if type(value) is dict:
-        value = cast(dict[str, object], value)
-        if len(value) == 1:
-            ((key, inner),) = value.items()
+        mapping = cast(dict[str, object], value)
+        if len(mapping) == 1:
+            ((key, inner),) = mapping.items()
             if key.startswith("$"):
-                return _special_from_json(key, inner, path)
-        out: dict[str, ConvexValue] = {}
-        for key, inner in value.items():
-            _check_field_name(key, path, ProtocolError)
-            out[key] = _from_json(inner, f"{path}.{key}")
-        return out
-    raise ProtocolError(f"{_kind(value)} at {path} is not a JSON value")
+                return _special_from_json(key, inner)
+        for key in mapping:
+            _check_field_name(key, ProtocolError)
+        try:
+            return {key: _from_json(inner) for key, inner in mapping.items()}
+        except _BadValue as bad:
+            failing = _first_failing(mapping.values(), _from_json)
+            raise bad.at(f".{list(mapping)[failing]}") from None
+    raise _BadValue(ProtocolError, f"{_kind(value)} at {{path}} is not a JSON value")
 
 
-def _special_from_json(key: str, inner: object, path: str) -> ConvexValue:
-    where = f"{key} at {path}"
-    if key == "$integer":
-        return ConvexInt64(struct.unpack("<q", _b64decode(inner, where, exact_len=8))[0])
-    if key == "$bytes":
-        return _b64decode(inner, where)
-    if key == "$float":
-        number: float = struct.unpack("<d", _b64decode(inner, where, exact_len=8))[0]
-        if not (math.isnan(number) or math.isinf(number) or _is_negative_zero(number)):
-            raise ProtocolError(f"{where} holds an ordinary number; it must be a JSON number")
-        return number
+def _special_from_json(key: str, inner: object) -> ConvexValue:
+    try:
+        if key == "$integer":
+            return ConvexInt64(struct.unpack("<q", _b64decode(inner, key, exact_len=8))[0])
+        if key == "$bytes":
+            return _b64decode(inner, key)
+        if key == "$float":
+            number: float = struct.unpack("<d", _b64decode(inner, key, exact_len=8))[0]
+            if not (math.isnan(number) or math.isinf(number) or _is_negative_zero(number)):
+                raise ProtocolError("$float holds an ordinary number; it must be a JSON number")
+            return number
+    except ProtocolError as exc:
+        raise _BadValue(ProtocolError, f"{exc} (at {{path}})") from None
     if key == "$commitTs":
         if inner is not None:
-            raise ProtocolError(f"{where} must be null")
+            raise _BadValue(ProtocolError, "$commitTs at {path} must be null")
         return COMMIT_TS
     if key in ("$set", "$map"):
-        raise ProtocolError(f"{where}: Sets and Maps are no longer Convex types")
-    raise ProtocolError(f"field name {key[:32]!r} at {path} starts with '$', which is reserved")
+        raise _BadValue(
+            ProtocolError, f"{key} at {{path}}: Sets and Maps are no longer Convex types"
+        )
+    raise _BadValue(
+        ProtocolError, f"field name {key[:32]!r} at {{path}} starts with '$', which is reserved"
+    )
 
 
 def _is_negative_zero(x: float) -> bool:

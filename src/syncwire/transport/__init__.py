@@ -1,4 +1,8 @@
-"""Transports: the pluggable WebSocket underneath the manager."""
+"""Transports: the pluggable WebSocket underneath the manager.
+
+``WebSocketsTransport`` (on the ``websockets`` library) is the default; anything
+that implements ``Transport`` can replace it, such as ``syncwire.testing.FakeTransport``.
+"""
 
 from syncwire.transport.base import (
     CLOSE_ABNORMAL,
@@ -11,6 +15,7 @@ from syncwire.transport.base import (
     TransportError,
     UnexpectedBinaryFrame,
 )
+from syncwire.transport.websockets import WebSocketsConnection, WebSocketsTransport
 
 __all__ = [
     "CLOSE_ABNORMAL",
@@ -22,4 +27,6 @@ __all__ = [
     "TransportConnection",
     "TransportError",
     "UnexpectedBinaryFrame",
+    "WebSocketsConnection",
+    "WebSocketsTransport",
 ]

@@ -1,0 +1,533 @@
+"""Codec throughput: our typed codec against the standard library's ``json``.
+
+Run it with ``make bench`` (or ``.venv/bin/python bench/bench_codec.py``); the
+figures it prints are recorded in ``docs/benchmarks.md``. ``--quick`` runs tiny
+iteration counts and a smaller large frame, to check that the script still
+works (its figures mean nothing).
+
+What is measured, on server frames built here from a fixed random seed
+(Convex-like documents: ``_id`` strings, ``_creationTime`` floats, text, numbers,
+an ``int64``, nested objects):
+
+* parse: ``json.loads(frame)`` (the baseline) against ``parse_server_message``,
+  with the frame as ``bytes`` and as ``str``;
+* encode: ``encode_server_message`` / ``encode_client_message`` against
+  ``json.dumps`` of the equivalent wire dict (a prebuilt compact
+  ``json.JSONEncoder``, the fastest way the standard library has).
+
+Method: the candidates of one shape run interleaved (A B C …, then … C B A)
+for several rounds, so background noise on a busy machine hits them alike.
+Throughput is the best round (noise only ever adds time; the collector's work
+is deterministic, so best-of does not skip it); "paired" is the median over the
+rounds of the ratio within a round, as a check on the best-of ratio. The
+garbage collector stays enabled, as in normal operation: its cost is in every
+headline figure. The same rounds also run the ``bytes`` parsers with it disabled,
+to show its share, and frames of 1 MB and up are parsed once more the way a
+client keeps a query result (the previous result held while the next one is
+parsed), where the collector costs most. Frames of 64 KB and up are timed call
+by call, each ``str`` frame a fresh object: msgspec caches the UTF-8 form of a
+non-ASCII ``str`` on the object, so reusing one would flatter it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gc
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any, Final
+
+import msgspec
+
+from syncwire.protocol import (
+    Mutation,
+    MutationResponse,
+    Transition,
+    encode_client_message,
+    encode_server_message,
+    encode_u64,
+    parse_server_message,
+)
+
+SEED: Final = 20240521
+GOAL: Final = 2.0
+"""Typed parse must be at least this many times as fast as ``json.loads``."""
+
+_PER_CALL_FROM: Final = 64 * 1024
+"""Frames this large are timed call by call, each ``str`` frame a fresh copy."""
+_BIG_FROM: Final = 1_000_000
+"""Frames this large are also parsed with the previous result kept."""
+
+_ID_ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"
+_WORD_TEXT: Final = (
+    "the of and to in is you that it was for on are as with they at be this have from or "
+    "one had by word but not what all were we when your can said there use an each which "
+    "she do how their if will up other about out many then them these so some would make "
+    "like into time has look two more write go see number no way could people than first "
+    "water been call who now find long down day did get come made may part deploy query "
+    "schema index table cursor mutation action server client socket retry backoff commit"
+)
+_WORDS: Final = tuple(_WORD_TEXT.split())
+_NON_ASCII_WORDS: Final = ("café", "naïve", "über", "日本語", "—", "👍", "🎉")
+_CHANNELS: Final = ("general", "random", "dev", "support", "announcements")
+_JSON_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+# --- deterministic Convex-like data ---------------------------------------
+
+
+def _int64(value: int) -> str:
+    """The ``$integer`` payload of a Convex int64."""
+    return base64.b64encode(value.to_bytes(8, "little", signed=True)).decode("ascii")
+
+
+class _DataMaker:
+    """Documents, frames and messages, all from one seeded generator."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed)
+        self._time_ms = 1_716_312_345_678.125
+        self._ts_ns = 1_716_312_345_678_123_456
+
+    def convex_id(self) -> str:
+        return "".join(self._rng.choices(_ID_ALPHABET, k=32))
+
+    def text(self, low: int, high: int) -> str:
+        rng = self._rng
+        words = rng.choices(_WORDS, k=rng.randint(low, high))
+        if rng.random() < 0.08:  # some messages carry accents or emoji
+            words.insert(rng.randrange(len(words) + 1), rng.choice(_NON_ASCII_WORDS))
+        return " ".join(words)
+
+    def document(self) -> dict[str, Any]:
+        rng = self._rng
+        self._time_ms += rng.uniform(0.5, 2_000.0)
+        created = round(self._time_ms, 3)
+        return {
+            "_creationTime": created,
+            "_id": self.convex_id(),
+            "author": self.convex_id(),
+            "body": self.text(4, 40),
+            "channel": rng.choice(_CHANNELS),
+            "likes": rng.randint(0, 500),
+            "meta": {
+                "edited": rng.random() < 0.2,
+                "score": rng.random() * 100.0,
+                "tags": rng.choices(_WORDS, k=rng.randint(0, 4)),
+                "thread": {
+                    "lastReplyAt": round(created + rng.uniform(0.0, 1e6), 3),
+                    "replies": rng.randint(0, 20),
+                },
+            },
+            "seq": {"$integer": _int64(rng.getrandbits(62))},
+        }
+
+    def documents(self, target_bytes: int) -> list[dict[str, Any]]:
+        """Documents whose JSON text adds up to about ``target_bytes``."""
+        docs: list[dict[str, Any]] = []
+        size = 0
+        while size < target_bytes:
+            # Grow in batches sized from what is still missing, measuring each.
+            missing = target_bytes - size
+            batch = [self.document() for _ in range(max(1, min(2_000, missing // 450)))]
+            size += len(_JSON_ENCODER.encode(batch).encode())
+            docs.extend(batch)
+        return docs
+
+    def version(self, query_set: int) -> dict[str, Any]:
+        self._ts_ns += self._rng.randint(1_000, 5_000_000)
+        return {"querySet": query_set, "identity": 0, "ts": encode_u64(self._ts_ns)}
+
+    def transition(self, value: Any, query_id: int = 0) -> dict[str, Any]:
+        return {
+            "type": "Transition",
+            "startVersion": self.version(3),
+            "endVersion": self.version(3),
+            "modifications": [
+                {
+                    "type": "QueryUpdated",
+                    "queryId": query_id,
+                    "value": value,
+                    "logLines": [],
+                    "journal": None,
+                }
+            ],
+            "clientClockSkew": -3.5,
+            "serverTs": float(self._ts_ns),
+        }
+
+    def mutation_response(self) -> dict[str, Any]:
+        self._ts_ns += 1_000
+        return {
+            "type": "MutationResponse",
+            "requestId": 1042,
+            "success": True,
+            "result": {"_id": self.convex_id(), "likes": 3},
+            "ts": encode_u64(self._ts_ns),
+            "logLines": [],
+        }
+
+    def mutation_wire(self) -> dict[str, Any]:
+        """A ~150-byte Mutation as the official client writes it (keys sorted)."""
+        args = {"author": self.convex_id(), "body": "see you at the standup", "channel": "dev"}
+        return {"type": "Mutation", "requestId": 1042, "udfPath": "messages:send", "args": [args]}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One server frame: its JSON text and its UTF-8 bytes."""
+
+    key: str
+    title: str
+    text: str
+    data: bytes
+    rounds: int
+
+
+def build_frames(quick: bool) -> list[Frame]:
+    """The frames to measure; the wire dicts are dropped so the heap stays small."""
+    maker = _DataMaker(SEED)
+    large = 1_000_000 if quick else 20_000_000
+    wires: list[tuple[str, str, dict[str, Any], int]] = [
+        ("a", "MutationResponse", maker.mutation_response(), 7),
+        ("a2", "small Transition", maker.transition(42.0, query_id=7), 7),
+        ("b", "Transition, 1 query", maker.transition(maker.documents(100_000)), 7),
+        ("c", "Transition, 1 query", maker.transition(maker.documents(large)), 5),
+    ]
+    frames = []
+    for key, title, wire, rounds in wires:
+        text = _JSON_ENCODER.encode(wire)
+        frames.append(Frame(key, title, text, text.encode(), 2 if quick else rounds))
+    return frames
+
+
+# --- timing ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to process a frame: ``fn(arg)``; ``fresh`` gives a new ``arg``."""
+
+    label: str
+    fn: Callable[[Any], object]
+    arg: object
+    fresh: Callable[[], object] | None = None
+    gc_off: bool = False
+
+
+@dataclass
+class Timing:
+    """Seconds per call of one candidate, one entry per round."""
+
+    label: str
+    nbytes: int
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def best(self) -> float:
+        return min(self.seconds)
+
+    @property
+    def msgs_per_s(self) -> float:
+        return 1.0 / self.best
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.nbytes / self.best / 1e6
+
+    def speedup_over(self, baseline: Timing) -> float:
+        """How many times as fast as ``baseline``, best round against best round."""
+        return baseline.best / self.best
+
+    def paired_speedup_over(self, baseline: Timing) -> float:
+        """The median over the rounds of the speedup within each round."""
+        pairs = zip(baseline.seconds, self.seconds, strict=True)
+        return statistics.median(base / ours for base, ours in pairs)
+
+
+def _seconds_per_call(cand: Candidate, number: int) -> float:
+    gc.collect()  # every repetition starts from the same heap state
+    if not cand.gc_off:
+        return _run(cand, number)
+    gc.disable()
+    try:
+        return _run(cand, number)
+    finally:
+        gc.enable()
+
+
+def _run(cand: Candidate, number: int) -> float:
+    fn = cand.fn
+    if cand.fresh is None:
+        arg = cand.arg
+        start = time.perf_counter()
+        for _ in repeat(None, number):
+            fn(arg)
+        return (time.perf_counter() - start) / number
+    total = 0.0
+    for _ in repeat(None, number):
+        arg = cand.fresh()
+        start = time.perf_counter()
+        fn(arg)  # the result is freed inside the timed region, as in real use
+        total += time.perf_counter() - start
+    return total / number
+
+
+def _interleaved(count: int, rounds: int) -> list[int]:
+    """Candidate indexes in run order: forward, backward, forward, …"""
+    order: list[int] = []
+    for round_no in range(rounds):
+        order.extend(range(count) if round_no % 2 == 0 else reversed(range(count)))
+    return order
+
+
+def measure(
+    candidates: Sequence[Candidate], nbytes: int, rounds: int, target_s: float
+) -> list[Timing]:
+    """Interleaved rounds; one Timing per candidate."""
+    numbers = []
+    for cand in candidates:  # warm up (caches, allocator), and size a repetition to target_s
+        once = _seconds_per_call(cand, 1)
+        numbers.append(max(1, min(200_000, int(target_s / max(once, 1e-9)))))
+    timings = [Timing(cand.label, nbytes) for cand in candidates]
+    for i in _interleaved(len(candidates), rounds):
+        timings[i].seconds.append(_seconds_per_call(candidates[i], numbers[i]))
+    return timings
+
+
+def measure_kept(
+    candidates: Sequence[Candidate], nbytes: int, rounds: int, calls: int
+) -> list[Timing]:
+    """Parse ``calls`` times in a row, each result kept until the next replaces it.
+
+    This is what a client does with a query's value, and what the collector
+    sees in a long-running program: the previous result is alive while the
+    next one is built, and every full collection walks it too. One untimed call
+    first, so every timed call has a predecessor; no ``gc.collect()`` between
+    the timed calls.
+    """
+    timings = [Timing(cand.label, nbytes) for cand in candidates]
+    for i in _interleaved(len(candidates), rounds):
+        fn, arg = candidates[i].fn, candidates[i].arg
+        gc.collect()
+        kept = fn(arg)
+        start = time.perf_counter()
+        for _ in repeat(None, calls):
+            kept = fn(arg)  # the old result is freed here, the new one kept
+        timings[i].seconds.append((time.perf_counter() - start) / calls)
+        del kept
+    return timings
+
+
+# --- what is compared ------------------------------------------------------
+
+
+def parse_candidates(frame: Frame) -> list[Candidate]:
+    """The four ways to parse with GC enabled, then the two ``bytes`` ones with it off."""
+    fresh_str: Callable[[], object] | None = None
+    if len(frame.data) >= _PER_CALL_FROM:
+        fresh_str = frame.data.decode  # a new str each call, as a socket would deliver
+    elif not frame.text.isascii():
+        raise RuntimeError(f"small frame {frame.key} must be ASCII (msgspec caches UTF-8 of str)")
+    return [
+        Candidate("json.loads(bytes)", json.loads, frame.data),
+        Candidate("parse_server_message(bytes)", parse_server_message, frame.data),
+        Candidate("json.loads(str)", json.loads, frame.text, fresh_str),
+        Candidate("parse_server_message(str)", parse_server_message, frame.text, fresh_str),
+        Candidate("json.loads(bytes)", json.loads, frame.data, gc_off=True),
+        Candidate("parse_server_message(bytes)", parse_server_message, frame.data, gc_off=True),
+    ]
+
+
+def check_frame(frame: Frame) -> None:
+    """The typed codec accepts the frame and writes back the same JSON value."""
+    message = parse_server_message(frame.data)
+    expected = MutationResponse if frame.key == "a" else Transition
+    if not isinstance(message, expected):
+        raise RuntimeError(f"frame {frame.key} parsed as {type(message).__name__}")
+    if json.loads(encode_server_message(message)) != json.loads(frame.data):
+        raise RuntimeError(f"frame {frame.key} does not survive parse + encode")
+
+
+def encode_candidates(frame: Frame) -> list[Candidate]:
+    wire = json.loads(frame.data)
+    message = parse_server_message(frame.data)
+    return [
+        Candidate("json.dumps(dict)", _JSON_ENCODER.encode, wire),
+        Candidate("encode_server_message", encode_server_message, message),
+    ]
+
+
+def client_encode_candidates() -> tuple[int, list[Candidate]]:
+    wire = _DataMaker(SEED).mutation_wire()
+    (args,) = wire["args"]
+    message = Mutation(request_id=wire["requestId"], udf_path=wire["udfPath"], args=args)
+    text = encode_client_message(message)
+    if text != _JSON_ENCODER.encode(wire):
+        raise RuntimeError(f"encode_client_message wrote {text!r}")
+    return len(text.encode()), [
+        Candidate("json.dumps(dict)", _JSON_ENCODER.encode, wire),
+        Candidate("encode_client_message", encode_client_message, message),
+    ]
+
+
+# --- report ----------------------------------------------------------------
+
+
+def _size(nbytes: int) -> str:
+    if nbytes >= 1_000_000:
+        return f"{nbytes / 1e6:.1f} MB"
+    if nbytes >= 1_000:
+        return f"{nbytes / 1e3:.0f} KB"
+    return f"{nbytes} B"
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}"
+
+
+def _print_rows(header: Sequence[str], lines: Sequence[Sequence[str]]) -> None:
+    """A Markdown table: two text columns, then right-aligned figures."""
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    fmt = "| " + " | ".join(f"{{:{'<' if i < 2 else '>'}{w}}}" for i, w in enumerate(widths)) + " |"
+    print(fmt.format(*header))
+    print("| " + " | ".join("-" * w for w in widths) + " |")
+    for line in lines:
+        print(fmt.format(*line))
+
+
+def _print_table(groups: Sequence[tuple[str, Sequence[Timing]]]) -> None:
+    """Throughput per shape; the first Timing of each group is the baseline."""
+    header = ("shape", "candidate", "msgs/s", "MB/s", "vs baseline", "paired")
+    lines = [
+        (
+            shape,
+            t.label,
+            _rate(t.msgs_per_s),
+            f"{t.mb_per_s:,.1f}",
+            f"{t.speedup_over(ts[0]):.2f}x",
+            f"{t.paired_speedup_over(ts[0]):.2f}x",
+        )
+        for shape, ts in groups
+        for t in ts
+    ]
+    _print_rows(header, lines)
+
+
+def _machine() -> str:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (
+        f"nproc {cpus}, Python {platform.python_version()} "
+        f"({platform.python_implementation()}), msgspec {msgspec.__version__}, "
+        f"{platform.machine()} {platform.system()}; gc thresholds {gc.get_threshold()}"
+    )
+
+
+@dataclass
+class _ShapeResult:
+    frame: Frame
+    parse: list[Timing]  # GC enabled
+    parse_no_gc: list[Timing]  # json.loads(bytes), parse_server_message(bytes), GC disabled
+    encode: list[Timing]
+    kept: list[Timing] | None  # big frames: the previous result kept while parsing
+
+    @property
+    def shape(self) -> str:
+        return f"({self.frame.key}) {_size(len(self.frame.data))}"
+
+
+def _print_gc_table(results: Sequence[_ShapeResult]) -> None:
+    header = ("shape", "candidate", "msgs/s GC on", "msgs/s GC off", "GC share", "GC off: vs base")
+    lines = [
+        (
+            r.shape,
+            on.label,
+            _rate(on.msgs_per_s),
+            _rate(off.msgs_per_s),
+            f"{1 - off.best / on.best:.0%}",  # the part of the GC-on time GC takes
+            f"{off.speedup_over(r.parse_no_gc[0]):.2f}x",
+        )
+        for r in results
+        for on, off in zip(r.parse[:2], r.parse_no_gc, strict=True)
+    ]
+    _print_rows(header, lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print its report; the exit status is 0 unless it crashes."""
+    parser = argparse.ArgumentParser(description="Codec throughput against json.loads/dumps.")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny iteration counts, to check the script runs"
+    )
+    quick: bool = parser.parse_args(argv).quick
+    gc_was_enabled = gc.isenabled()
+    gc.enable()  # normal operation; restored on the way out
+    try:
+        _run_all(quick)
+    finally:
+        if not gc_was_enabled:
+            gc.disable()
+    return 0
+
+
+def _run_all(quick: bool) -> None:
+    started = time.perf_counter()
+    target_s = 0.001 if quick else 0.04
+    print(f"# syncwire codec benchmark{' (QUICK: the figures mean nothing)' if quick else ''}")
+    print(_machine())
+    frames = build_frames(quick)
+    print("frames: " + ", ".join(f"({f.key}) {f.title} {_size(len(f.data))}" for f in frames))
+
+    results: list[_ShapeResult] = []
+    for frame in frames:
+        check_frame(frame)
+        nbytes = len(frame.data)
+        parse = measure(parse_candidates(frame), nbytes, frame.rounds, target_s)
+        encode = measure(encode_candidates(frame), nbytes, frame.rounds, target_s)
+        kept = None
+        if nbytes >= _BIG_FROM:
+            kept = measure_kept(parse_candidates(frame)[:2], nbytes, 2, 2)
+        results.append(_ShapeResult(frame, parse[:4], parse[4:], encode, kept))
+    client_bytes, client = client_encode_candidates()
+    client_timings = measure(client, client_bytes, 2 if quick else 7, target_s)
+
+    print("\n## Parse (GC enabled), baseline json.loads(bytes)\n")
+    _print_table([(r.shape, r.parse) for r in results])
+
+    print("\n## Encode (GC enabled), baseline json.dumps of the wire dict\n")
+    encodes: list[tuple[str, Sequence[Timing]]] = [(r.shape, r.encode) for r in results]
+    encodes.append((f"(m) Mutation {_size(client_bytes)}", client_timings))
+    _print_table(encodes)
+
+    print("\n## Garbage collector: the same rounds with GC disabled (bytes frames)\n")
+    _print_gc_table(results)
+    kept_groups = [(r.shape, r.kept) for r in results if r.kept is not None]
+    if kept_groups:
+        print("\n## Parse with the previous result kept (GC enabled), bytes frames\n")
+        _print_table(kept_groups)
+
+    print(f"\n## Goal: typed parse >= {GOAL:g}x json.loads on every shape (bytes frames)\n")
+    print("(PASS needs both the best-of ratio and the paired median at or above the goal.)")
+    for r in results:
+        ratio = r.parse[1].speedup_over(r.parse[0])
+        paired = r.parse[1].paired_speedup_over(r.parse[0])
+        str_ratio = r.parse[3].speedup_over(r.parse[2])
+        verdict = "PASS" if min(ratio, paired) >= GOAL else "FAIL"
+        print(
+            f"{verdict} ({r.frame.key}) {r.frame.title} {_size(len(r.frame.data))}: "
+            f"{ratio:.3f}x (paired {paired:.3f}x; str frames {str_ratio:.2f}x json.loads(str))"
+        )
+    print(f"\ntotal time {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""Test helpers for code built on syncwire: an in-memory, scriptable transport.
+
+See ``syncwire.testing.transport`` for a worked example.
+"""
+
+from syncwire.testing.transport import (
+    CloseFrame,
+    FakeConnection,
+    FakeServerConnection,
+    FakeTransport,
+)
+
+__all__ = [
+    "CloseFrame",
+    "FakeConnection",
+    "FakeServerConnection",
+    "FakeTransport",
+]

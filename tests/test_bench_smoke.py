@@ -1,0 +1,34 @@
+"""`make bench` stays runnable: the codec benchmark, in its --quick mode."""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_codec.py"
+
+
+def test_bench_codec_quick_runs_and_reports_every_shape(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = importlib.util.spec_from_file_location("bench_codec", BENCH)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    assert capsys.readouterr().out == "", "importing the benchmark must not run it"
+
+    assert module.main(["--quick"]) == 0
+
+    out = capsys.readouterr().out
+    assert gc.isenabled()
+    for heading in ("## Parse (GC enabled)", "## Encode (GC enabled)", "## Garbage collector"):
+        assert heading in out
+    for shape in ("a", "a2", "b", "c"):  # one goal verdict per frame shape
+        assert re.search(rf"^(PASS|FAIL) \({shape}\) ", out, re.MULTILINE), out
