@@ -199,10 +199,7 @@ class WebSocketManager:
     async def terminate(self) -> None:
         """Close for good; returns once no task, timer or socket is left. Idempotent."""
         self._core.terminate()
-        self._drain()
-        for task in list(self._tasks):
-            if task is not asyncio.current_task():
-                task.cancel()
+        self._drain()  # cancels the reader and starts closing the socket
         await self._settle()
 
     async def __aenter__(self) -> WebSocketManager:
@@ -316,6 +313,14 @@ class WebSocketManager:
         task.add_done_callback(self._tasks.discard)
 
     async def _run_socket(self, attempt: int) -> None:
+        """Socket ``attempt`` from handshake to end; cancelled when the core drops it."""
+        try:
+            await self._receive(attempt)
+        finally:
+            self._readers.pop(attempt, None)
+            self._close_in_background(attempt)
+
+    async def _receive(self, attempt: int) -> None:
         """Open socket ``attempt`` and feed the core its frames until it ends."""
         core, loop = self._core, self._loop
         try:
@@ -323,7 +328,6 @@ class WebSocketManager:
         except TransportError as exc:
             # The browser reports a failed handshake as a close with code 1006.
             self._log.info("WebSocket error message: %s", exc)
-            self._readers.pop(attempt, None)
             core.socket_closed(attempt, CLOSE_ABNORMAL, "", loop.time())
             self._drain()
             return
@@ -352,9 +356,9 @@ class WebSocketManager:
             core.protocol_violation(attempt, "BinaryFrame", exc.size, loop.time())
         except SendFailed as exc:
             core.send_failed(attempt, str(exc), loop.time())
-        finally:
-            self._readers.pop(attempt, None)
-            self._close_in_background(attempt)
+        except TransportError as exc:
+            self._log.info("WebSocket error message: %s", exc)
+            core.socket_closed(attempt, CLOSE_ABNORMAL, "", loop.time())
         self._drain()
 
     def _close_in_background(self, attempt: int) -> None:

@@ -23,6 +23,7 @@ from syncwire.protocol import (
     parse_client_message,
 )
 from syncwire.testing import FakeServerConnection, FakeTransport
+from syncwire.transport import TransportError
 
 URL = "wss://happy-animal-123.convex.cloud/api/sync"
 PING = '{"type":"Ping"}'
@@ -445,3 +446,60 @@ def test_manager_outside_a_loop_says_so() -> None:
             on_message=lambda _: OnMessageResponse(False),
             transport=FakeTransport(),
         )
+
+
+@pytest.mark.asyncio
+async def test_terminate_during_a_hung_handshake_leaves_nothing() -> None:
+    fake = FakeTransport()
+    manager, _ = make_manager(fake)
+    hung = await fake.next_connection()
+    await asyncio.sleep(5.0)
+    await manager.terminate()
+    assert hung.state == "abandoned"
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert not manager._readers
+
+
+class _FailingConnection:
+    """A connection whose receive fails with a bare TransportError (an I/O error)."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def send(self, text: str) -> None:
+        pass
+
+    async def recv(self) -> str:
+        raise TransportError("receive failed (scripted)")
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = True
+
+    async def wait_closed(self) -> None:
+        pass
+
+
+class _FailingTransport:
+    def __init__(self) -> None:
+        self.connections: list[_FailingConnection] = []
+
+    async def connect(self, url: str) -> _FailingConnection:
+        self.connections.append(_FailingConnection())
+        return self.connections[-1]
+
+
+@pytest.mark.asyncio
+async def test_an_io_error_while_receiving_is_a_lost_connection() -> None:
+    transport = _FailingTransport()
+    manager = WebSocketManager(
+        URL,
+        on_open=lambda _: None,
+        on_message=lambda _: OnMessageResponse(False),
+        transport=transport,
+        rand=lambda: 0.5,
+    )
+    async with manager:
+        await asyncio.sleep(1.5)
+        assert len(transport.connections) == 2  # a 1006 with no reason is "Unknown": 1 s
+        assert manager.connection_state().last_close_reason == "closed with code 1006"
+        assert all(c.closed for c in transport.connections[:-1])
