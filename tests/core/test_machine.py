@@ -21,6 +21,7 @@ from syncwire._core.machine import (
     StateChanged,
 )
 from syncwire._core.states import (
+    STATE_LABELS,
     Connecting,
     Disconnected,
     Ready,
@@ -703,7 +704,9 @@ EXPECTED = {
     },
 }
 
-STATE_LABELS = list(SETUPS)
+
+def test_the_setups_cover_every_state() -> None:
+    assert tuple(SETUPS) == STATE_LABELS
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))

@@ -9,20 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from syncwire._core.states import TRANSITIONS
+from syncwire._core.states import STATE_LABELS, TRANSITIONS
 
 __all__ = ["mermaid_state_diagram"]
-
-_ORDER = [
-    "disconnected",
-    "connecting(no)",
-    "connecting(yes)",
-    "ready(no)",
-    "ready(yes)",
-    "ready(uninitialized)",
-    "stopped",
-    "terminated",
-]
 
 
 def _node(label: str) -> str:
@@ -35,9 +24,11 @@ def mermaid_state_diagram() -> str:
     for source, event, target in TRANSITIONS:
         events[source, target].append(event)
     lines = ["stateDiagram-v2"]
-    lines += [f'    state "{label}" as {_node(label)}' for label in _ORDER if "(" in label]
+    lines += [f'    state "{label}" as {_node(label)}' for label in STATE_LABELS if "(" in label]
     lines.append("    [*] --> disconnected")
-    for source, target in sorted(events, key=lambda k: (_ORDER.index(k[0]), _ORDER.index(k[1]))):
+    for source, target in sorted(
+        events, key=lambda k: (STATE_LABELS.index(k[0]), STATE_LABELS.index(k[1]))
+    ):
         label = " / ".join(sorted(events[source, target]))
         lines.append(f"    {_node(source)} --> {_node(target)}: {label}")
     lines.append("    terminated --> [*]")

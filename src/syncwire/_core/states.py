@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias, assert_never
 
 __all__ = [
+    "STATE_LABELS",
     "TRANSITIONS",
     "Connecting",
     "Disconnected",
@@ -121,6 +122,9 @@ def state_label(state: SocketState) -> str:
 _CONNECTING = ("connecting(no)", "connecting(yes)")
 _READY = ("ready(no)", "ready(yes)", "ready(uninitialized)")
 _ALIVE = ("disconnected", *_CONNECTING, *_READY, "stopped")
+
+STATE_LABELS: Final = (*_ALIVE, "terminated")
+"""Every label ``state_label`` gives, in the order the docs list them."""
 
 TRANSITIONS: Final[frozenset[tuple[str, Event, str]]] = frozenset(
     {

@@ -182,28 +182,24 @@ class ModifyQuerySet(_Message, tag="ModifyQuerySet", frozen=True, kw_only=True):
     modifications: tuple[QuerySetModification, ...]
 
 
-class Mutation(_Message, tag="Mutation", frozen=True, kw_only=True):
+class _FunctionCall(_Message, frozen=True, kw_only=True):
+    """The fields a Mutation and an Action share; requestIds count both from 0."""
+
+    request_id: NonNegative
+    udf_path: str
+    component_path: str | None = None
+    args: Args
+
+    def __post_init__(self) -> None:
+        _args_from_wire(self)
+
+
+class Mutation(_FunctionCall, tag="Mutation", frozen=True, kw_only=True):
     """Run a mutation; re-sent with the same ``request_id`` until observed."""
 
-    request_id: NonNegative
-    udf_path: str
-    component_path: str | None = None
-    args: Args
 
-    def __post_init__(self) -> None:
-        _args_from_wire(self)
-
-
-class Action(_Message, tag="Action", frozen=True, kw_only=True):
+class Action(_FunctionCall, tag="Action", frozen=True, kw_only=True):
     """Run an action (at most once)."""
-
-    request_id: NonNegative
-    udf_path: str
-    component_path: str | None = None
-    args: Args
-
-    def __post_init__(self) -> None:
-        _args_from_wire(self)
 
 
 class Authenticate(_Message, tag="Authenticate", frozen=True, kw_only=True):
