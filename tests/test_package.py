@@ -32,6 +32,7 @@ def test_all_is_exact_and_sorted(module: object) -> None:
 def test_version_lives_in_one_place() -> None:
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'dynamic = ["version"]' in pyproject
+    assert 'path = "src/syncwire/_version.py"' in pyproject
     assert re.fullmatch(r"\d+\.\d+\.\d+", syncwire.__version__)
 
 

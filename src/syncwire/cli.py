@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from syncwire import __version__
+from syncwire._version import __version__
 
 _DEMO_NOT_YET = """\
 syncwire demo: not built yet.

@@ -22,7 +22,6 @@ from types import TracebackType
 from typing import Final
 from urllib.parse import urlsplit
 
-from syncwire import __version__
 from syncwire._core.backoff import BackoffPolicy
 from syncwire._core.machine import (
     CallOnOpen,
@@ -37,6 +36,7 @@ from syncwire._core.machine import (
     StateChanged,
 )
 from syncwire._core.states import ReconnectMetadata
+from syncwire._version import __version__
 from syncwire.protocol import ClientMessage, ServerMessage
 from syncwire.protocol.chunks import DEFAULT_MAX_TRANSITION_SIZE
 from syncwire.transport import (

@@ -62,6 +62,7 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 from websockets.version import version as websockets_version
 
+from syncwire._version import __version__
 from syncwire.transport.base import (
     CLOSE_ABNORMAL,
     ConnectionClosed,
@@ -338,8 +339,6 @@ class WebSocketsConnection:
 
 
 def _default_user_agent() -> str:
-    from syncwire import __version__  # late: syncwire/__init__ may come to import us
-
     python = platform.python_version()
     return f"syncwire/{__version__} Python/{python} websockets/{websockets_version}"
 
