@@ -1,0 +1,67 @@
+"""The built-in example: a chat app, the Convex tutorial's ``messages`` module.
+
+``messages:list {channel, n?}`` returns a channel's messages oldest first (the
+last ``n`` when given), ``messages:send {channel?, body}`` inserts one (the
+author is the caller's ``name`` or ``subject`` when authenticated), and
+``messages:count {channel?}`` counts them. ``channel`` defaults to
+``"general"``, so the frames the official client sends in the protocol spec
+(§7) work as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from syncwire.devserver.app import App, Document, MutationCtx, QueryCtx
+from syncwire.protocol import ConvexInt64, ConvexValue
+
+__all__ = ["chat_app"]
+
+DEFAULT_CHANNEL = "general"
+
+
+def _channel(args: Mapping[str, ConvexValue]) -> str:
+    channel = args.get("channel", DEFAULT_CHANNEL)
+    if not isinstance(channel, str):
+        raise TypeError("channel must be a string")
+    return channel
+
+
+def list_messages(ctx: QueryCtx, args: Mapping[str, ConvexValue]) -> list[Document]:
+    """Messages of one channel, oldest first; the last ``n`` if ``n`` is given."""
+    channel = _channel(args)
+    messages = ctx.db.query("messages").filter(lambda m: m.get("channel") == channel).collect()
+    n = args.get("n")
+    if isinstance(n, (int, float, ConvexInt64)) and not isinstance(n, bool):
+        count = int(n)
+        messages = messages[-count:] if count > 0 else []
+    return messages
+
+
+def send_message(ctx: MutationCtx, args: Mapping[str, ConvexValue]) -> str:
+    """Post ``body`` to ``channel``; returns the new message's id."""
+    body = args.get("body")
+    if not isinstance(body, str):
+        raise TypeError("body must be a string")
+    message: dict[str, ConvexValue] = {"channel": _channel(args), "body": body}
+    if ctx.auth is not None:
+        message["author"] = str(ctx.auth.get("name") or ctx.auth.get("subject"))
+    return ctx.db.insert("messages", message)
+
+
+def count_messages(ctx: QueryCtx, args: Mapping[str, ConvexValue]) -> float:
+    """How many messages there are (in ``channel``, if given)."""
+    query = ctx.db.query("messages")
+    if "channel" in args:
+        channel = _channel(args)
+        query = query.filter(lambda m: m.get("channel") == channel)
+    return float(len(query.collect()))
+
+
+def chat_app() -> App:
+    """A fresh ``App`` with the three ``messages`` functions."""
+    app = App()
+    app.query("messages:list", list_messages)
+    app.mutation("messages:send", send_message)
+    app.query("messages:count", count_messages)
+    return app
