@@ -34,11 +34,12 @@ def test_client_messages_round_trip(message: ClientMessage) -> None:
     assert encode_client_message(parsed) == frame
 
 
-@given(
-    client_messages.filter(
-        lambda m: "NaN" not in repr(m) and "(" not in repr(getattr(m, "args", ""))
-    )
-)
+def _comparable(message: ClientMessage) -> bool:
+    """NaN never equals itself and tuples come back as lists: those only round-trip as text."""
+    return "nan" not in repr(message) and "(" not in repr(getattr(message, "args", ""))
+
+
+@given(client_messages.filter(_comparable))
 def test_client_messages_round_trip_to_equal_objects(message: ClientMessage) -> None:
     assert parse_client_message(encode_client_message(message)) == message
 

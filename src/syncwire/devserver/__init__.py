@@ -6,7 +6,10 @@ from syncwire.devserver.example import chat_app
 
 async with DevServer(chat_app()) as server:
     ...  # point any Convex client at server.url
+    server.faults.close_all(1013, "SubscriptionsWorkerFullError")  # and hurt it
 ```
+
+From a shell: ``syncwire serve`` (fault commands on stdin; ``help`` lists them).
 """
 
 from syncwire.devserver.app import (
@@ -32,6 +35,7 @@ from syncwire.devserver.auth import (
     make_hs256_token,
     verify_hs256,
 )
+from syncwire.devserver.faults import Faults
 from syncwire.devserver.server import DEFAULT_CHUNK_THRESHOLD, DEFAULT_PING_INTERVAL, DevServer
 
 __all__ = [
@@ -47,6 +51,7 @@ __all__ = [
     "DevServer",
     "Document",
     "Engine",
+    "Faults",
     "MutationCtx",
     "Outcome",
     "Query",

@@ -11,6 +11,17 @@ dispatches client frames), the sync worker (re-runs invalidated queries and
 sends Transitions), the mutation worker (one mutation at a time) and the
 writer (the only task that sends, so frames keep their order and an idle
 period can be measured).
+
+Mutations are idempotent per ``(sessionId, requestId)``, as on a real
+deployment: a client that reconnects with the same ``sessionId`` and re-sends
+an unfinished Mutation gets the original MutationResponse (same result and
+``ts``) and a Transition covering it; the mutation does not run again. The
+server remembers the last ``MUTATION_MEMORY_PER_SESSION`` answers of the last
+``MUTATION_MEMORY_SESSIONS`` sessionIds.
+
+``server.faults`` injects failures (closes, silence, refusals, delays, dropped
+and malformed frames) and ``await server.restart()`` kills and restarts it;
+see ``syncwire.devserver.faults``.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import contextlib
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -32,6 +44,7 @@ from websockets.http11 import Request, Response
 
 from syncwire.devserver.app import App, Database, Engine, Outcome, UserIdentity
 from syncwire.devserver.auth import TokenVerifier, identity_from_claims, verify_hs256
+from syncwire.devserver.faults import ABORT, NO_STATUS, Faults, connection_factory
 from syncwire.errors import ProtocolError
 from syncwire.protocol import (
     Action,
@@ -58,12 +71,22 @@ from syncwire.protocol import (
 )
 from syncwire.protocol.messages import Connect
 
-__all__ = ["DEFAULT_CHUNK_THRESHOLD", "DEFAULT_PING_INTERVAL", "DevServer"]
+__all__ = [
+    "DEFAULT_CHUNK_THRESHOLD",
+    "DEFAULT_PING_INTERVAL",
+    "MUTATION_MEMORY_PER_SESSION",
+    "MUTATION_MEMORY_SESSIONS",
+    "DevServer",
+]
 
 DEFAULT_PING_INTERVAL: Final = 15.0
 """Seconds without outgoing messages before an application Ping (as Convex)."""
 DEFAULT_CHUNK_THRESHOLD: Final = 5_000_000
 """Bytes above which a Transition is sent as TransitionChunks (as Convex)."""
+MUTATION_MEMORY_PER_SESSION: Final = 1024
+"""Mutation answers remembered per sessionId, for re-sends after a reconnect."""
+MUTATION_MEMORY_SESSIONS: Final = 1024
+"""SessionIds whose mutation answers are remembered (least recently used dropped)."""
 _SYNC_PATH: Final = re.compile(r"/api(?:/[^/?]+)?/sync")
 
 logger = logging.getLogger("syncwire.devserver")
@@ -75,7 +98,8 @@ class DevServer:
     ``auth_secret`` enables HS256 user tokens; ``auth_verifier`` (token →
     claims, raising to reject) replaces it. Keep ``database`` to keep the data
     across restarts. Use ``async with DevServer(app) as server:`` or
-    ``start()``/``stop()``; give clients ``server.url``.
+    ``start()``/``stop()``; give clients ``server.url``. ``faults`` injects
+    failures; ``restart()`` kills and restarts the server, keeping its data.
     """
 
     def __init__(
@@ -110,7 +134,11 @@ class DevServer:
         self._ws_ping_interval = ws_ping_interval
         self._max_message_size = max_message_size
         self._server: Server | None = None
-        self._sessions: set[_Session] = set()
+        self._sessions: dict[_Session, None] = {}  # in connection order
+        self._sessions_changed = asyncio.Event()  # set, then replaced, on every change
+        self._memory = _MutationMemory()
+        self.faults = Faults(self)
+        """Inject failures into the running server (see ``Faults``)."""
 
     @property
     def database(self) -> Database:
@@ -137,6 +165,15 @@ class DevServer:
         """Open sessions right now."""
         return len(self._sessions)
 
+    async def wait_for_sessions(self, count: int) -> None:
+        """Wait until exactly ``count`` sessions are open (bound it with ``asyncio.timeout``)."""
+        while len(self._sessions) != count:
+            await self._sessions_changed.wait()
+
+    def _sessions_have_changed(self) -> None:
+        self._sessions_changed.set()
+        self._sessions_changed = asyncio.Event()
+
     async def start(self) -> None:
         """Listen; returns once connections are accepted."""
         if self._server is not None:
@@ -145,7 +182,8 @@ class DevServer:
             self._handle,
             self.host,
             self._port,
-            process_request=_check_path,
+            process_request=self._check_request,
+            create_connection=connection_factory(self.faults),  # type: ignore[arg-type]
             ping_interval=self._ws_ping_interval,
             max_size=self._max_message_size,
             logger=logger,
@@ -157,8 +195,30 @@ class DevServer:
         server, self._server = self._server, None
         if server is None:
             return
+        self.faults.lift()  # held frames go out first, close frames included
         server.close()
         await server.wait_closed()
+        self.faults._cancel_timers()
+
+    async def kill(self) -> None:
+        """Stop as a killed process would: stop listening and drop every TCP
+        connection (no close frame; clients see 1006). The data is kept."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close(close_connections=False)
+        for connection in list(server.connections):
+            connection.transport.abort()
+        await server.wait_closed()
+
+    async def restart(self, *, downtime: float = 0.0) -> None:
+        """``kill()``, wait ``downtime`` seconds, then listen again on the same
+        port with the same ``Engine`` and data (and mutation answers). Faults
+        in force stay in force."""
+        await self.kill()
+        if downtime > 0:
+            await asyncio.sleep(downtime)
+        await self.start()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -174,11 +234,25 @@ class DevServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         session = _Session(self, ws)
-        self._sessions.add(session)
+        self._sessions[session] = None
         try:
+            self._sessions_have_changed()
             await session.run()
         finally:
-            self._sessions.discard(session)
+            self._sessions.pop(session, None)
+            self._sessions_have_changed()
+
+    def _open_sessions(self) -> list[_Session]:
+        return list(self._sessions)
+
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.partition("?")[0]
+        if _SYNC_PATH.fullmatch(path) is None:
+            return connection.respond(404, "Not Found\n")
+        status = self.faults._refusal()
+        if status is not None:
+            return connection.respond(status, "Service Unavailable (injected fault)\n")
+        return None
 
     def _verify(self, token: str) -> UserIdentity:
         if self._verifier is None:
@@ -186,11 +260,30 @@ class DevServer:
         return identity_from_claims(self._verifier(token))
 
 
-def _check_path(connection: ServerConnection, request: Request) -> Response | None:
-    path = request.path.partition("?")[0]
-    if _SYNC_PATH.fullmatch(path) is None:
-        return connection.respond(404, "Not Found\n")
-    return None
+class _MutationMemory:
+    """Mutation answers by (sessionId, requestId), bounded, and the ones running."""
+
+    def __init__(self) -> None:
+        self._done: OrderedDict[str, OrderedDict[int, MutationResponse]] = OrderedDict()
+        self.running: dict[tuple[str, int], asyncio.Future[None]] = {}
+
+    def get(self, session_id: str, request_id: int) -> MutationResponse | None:
+        answers = self._done.get(session_id)
+        if answers is None:
+            return None
+        self._done.move_to_end(session_id)
+        return answers.get(request_id)
+
+    def put(self, session_id: str, response: MutationResponse) -> None:
+        answers = self._done.get(session_id)
+        if answers is None:
+            answers = self._done[session_id] = OrderedDict()
+            while len(self._done) > MUTATION_MEMORY_SESSIONS:
+                self._done.popitem(last=False)
+        self._done.move_to_end(session_id)
+        answers[response.request_id] = response
+        while len(answers) > MUTATION_MEMORY_PER_SESSION:
+            answers.popitem(last=False)
 
 
 # --- one session per connection ------------------------------------------------
@@ -204,7 +297,14 @@ class _Close:
     reason: str = ""
 
 
-_Outgoing: TypeAlias = ServerMessage | _Close
+@dataclass
+class _Raw:
+    """Writer instruction: send this frame as it is (fault injection)."""
+
+    frame: str | bytes
+
+
+_Outgoing: TypeAlias = ServerMessage | _Close | _Raw
 
 
 @dataclass
@@ -234,6 +334,7 @@ class _SyncState:
     removed: set[int] = field(default_factory=set)
     sent: StateVersion = field(default_factory=lambda: StateVersion(query_set=0, identity=0, ts=0))
     need_ts: int = 0
+    answered: bool = False  # a MutationResponse went out: a Transition must follow it
 
 
 class _Fatal(Exception):
@@ -261,9 +362,10 @@ class _Session:
         self._received_query_set = 0
         self._received_identity = 0
         self._identity: UserIdentity | None = None
-        self._clock_skew: float | None = None
+        self._clock_skew: int | None = None
         self._closing = False
         self._applying = 0
+        self.session_id: str | None = None  # from Connect
 
     # -- lifecycle --
 
@@ -302,6 +404,19 @@ class _Session:
         if not self._closing or isinstance(message, _Close):
             self._out.put_nowait(message)
 
+    def inject_close(self, code: int | None, reason: str) -> None:
+        """Fault: close after the queued frames (``ABORT``: drop the TCP connection now)."""
+        if code == ABORT:  # the reader sees the connection end, and the session with it
+            self.ws.transport.abort()
+            return
+        self._send(_Close(None if code == NO_STATUS else code, reason))
+        self._closing = True
+
+    def inject_raw(self, frame: str | bytes) -> None:
+        """Fault: send ``frame`` as it is, after the queued frames."""
+        if not self._closing:
+            self._out.put_nowait(_Raw(frame))
+
     def _fatal(self, error: str) -> None:
         self._send(FatalError(error=error))
         self._send(_Close())
@@ -312,6 +427,8 @@ class _Session:
     async def _read_loop(self) -> None:
         try:
             async for frame in self.ws:
+                if self._deaf():
+                    return
                 if isinstance(frame, bytes):
                     self._fatal("Received binary message on websocket; expected text")
                     return
@@ -330,9 +447,17 @@ class _Session:
         except ConnectionClosed:
             return
 
+    def _deaf(self) -> bool:
+        """A close was decided (e.g. an injected fault): act on no more frames."""
+        return self._closing
+
     def _dispatch(self, message: object) -> None:
         if isinstance(message, Connect):
-            self._clock_skew = message.client_ts - time.time_ns() / 1e6
+            self.session_id = message.session_id
+            # Whole milliseconds: the Rust client (and the official Python one,
+            # which wraps it) reads clientClockSkew as an i64 and drops the
+            # connection on a fraction.
+            self._clock_skew = message.client_ts - time.time_ns() // 1_000_000
             observed = message.max_observed_timestamp
             if observed is not None and observed > self.engine.ts:
                 self._send(_Close(1011, "InternalServerError"))
@@ -479,8 +604,10 @@ class _Session:
             ts=self.engine.ts,
         )
         unchanged = (end.query_set, end.identity) == (state.sent.query_set, state.sent.identity)
-        if not modifications and unchanged and state.sent.ts >= state.need_ts:
+        nothing_new = not modifications and unchanged and state.sent.ts >= state.need_ts
+        if nothing_new and not state.answered:
             return
+        state.answered = False
         self._send(
             Transition(
                 start_version=state.sent,
@@ -500,17 +627,59 @@ class _Session:
             while self._answered_changes < barrier:
                 self._progress.clear()
                 await self._progress.wait()
+            if self._closing:  # the session is going away: start nothing new
+                return
+            session_id = self.session_id
+            if session_id is None:  # no Connect: nothing to deduplicate by
+                await self._run_mutation(message, identity, None)
+                continue
+            key = (session_id, message.request_id)
+            memory = self.server._memory
+            # A re-send: answer as before. Wait for a run of the same mutation in
+            # another session (the one before a reconnect) to finish first.
+            while (known := memory.get(*key)) is None and key in memory.running:
+                await asyncio.shield(memory.running[key])
+            if known is not None:
+                self._answer(known)
+                continue
+            memory.running[key] = asyncio.get_running_loop().create_future()
+            try:
+                await self._run_mutation(message, identity, session_id)
+            finally:
+                memory.running.pop(key).set_result(None)
 
-            def committed(outcome: Outcome, request_id: int = message.request_id) -> None:
-                self._send(_mutation_response(request_id, outcome))
-                self._state.need_ts = max(self._state.need_ts, outcome.ts or 0)
-                self._wake.set()
+    async def _run_mutation(
+        self, message: Mutation, identity: UserIdentity | None, session_id: str | None
+    ) -> None:
+        memory = self.server._memory
 
-            outcome = await self.engine.mutation(
-                message.udf_path, message.args, identity, on_commit=committed
-            )
-            if not outcome.success:
-                self._send(_mutation_response(message.request_id, outcome))
+        def committed(outcome: Outcome) -> None:
+            response = _mutation_response(message.request_id, outcome)
+            if session_id is not None:
+                memory.put(session_id, response)
+            self._answer(response)
+
+        outcome = await self.engine.mutation(
+            message.udf_path, message.args, identity, on_commit=committed
+        )
+        if not outcome.success:
+            response = _mutation_response(message.request_id, outcome)
+            if session_id is not None:
+                memory.put(session_id, response)
+            self._answer(response)
+
+    def _answer(self, response: MutationResponse) -> None:
+        """Send a MutationResponse; a Transition covering its ``ts`` follows.
+
+        The official client resolves a mutation at the first Transition after
+        its response whose ``ts`` covers it, so a replayed answer (whose ``ts``
+        the client may already have seen) is followed by a Transition too.
+        """
+        self._send(response)
+        if response.ts is not None:
+            self._state.need_ts = max(self._state.need_ts, response.ts)
+            self._state.answered = True
+            self._wake.set()
 
     async def _run_action(self, message: Action, identity: UserIdentity | None) -> None:
         outcome = await self.engine.action(message.udf_path, message.args, identity)
@@ -537,6 +706,11 @@ class _Session:
             if isinstance(item, _Close):
                 await _close(self.ws, item)
                 return
+            if isinstance(item, _Raw):
+                await self.ws.send(item.frame)
+                continue
+            if self.server.faults._dropping(self.session_id):
+                continue
             text = encode_server_message(item)
             if isinstance(item, Transition):
                 for part in _chunks(text, self.server.chunk_threshold):
