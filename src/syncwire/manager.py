@@ -42,6 +42,7 @@ from syncwire.protocol.chunks import DEFAULT_MAX_TRANSITION_SIZE
 from syncwire.transport import (
     CLOSE_ABNORMAL,
     ConnectionClosed,
+    InvalidFrame,
     MessageTooLarge,
     SendFailed,
     Transport,
@@ -349,11 +350,16 @@ class WebSocketManager:
                 if core.has_actions:
                     self._drain()
         except MessageTooLarge as exc:
-            core.protocol_violation(attempt, "MessageTooLarge", exc.size, loop.time())
+            core.protocol_violation(attempt, "MessageTooLarge", exc.description, loop.time())
+        except InvalidFrame as exc:
+            reason = f"InvalidFrame: {exc.reason}" if exc.reason else "InvalidFrame"
+            what = f"the transport closed with code {exc.code}"
+            core.protocol_violation(attempt, reason, what, loop.time())
         except ConnectionClosed as exc:
             core.socket_closed(attempt, exc.code, exc.reason, loop.time())
         except UnexpectedBinaryFrame as exc:
-            core.protocol_violation(attempt, "BinaryFrame", exc.size, loop.time())
+            what = f"binary frame of {exc.size} bytes"
+            core.protocol_violation(attempt, "BinaryFrame", what, loop.time())
         except SendFailed as exc:
             core.send_failed(attempt, str(exc), loop.time())
         except TransportError as exc:

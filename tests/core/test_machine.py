@@ -600,14 +600,16 @@ def test_bad_input_reconnects_with_class_client_and_a_reason(
     assert core.state == Disconnected(reconnect_at=5.1)
     reason = core.connection_state().last_close_reason or ""
     assert reason.startswith("InvalidServerMessage: malformed server message")
-    (record,) = caplog.records
-    assert record.levelno == logging.ERROR
+    mine = [r for r in caplog.records if r.name == "tests.core"]
+    assert len(mine) == 1, [(r.name, r.levelname, r.getMessage()) for r in caplog.records]
+    (record,) = mine
+    assert record.levelno == logging.ERROR, [r.getMessage() for r in caplog.records]
     assert f"frame of {len(frame)} characters" in record.getMessage()
 
 
 def test_protocol_violations_from_the_transport_reconnect() -> None:
     core = ready_core()
-    core.protocol_violation(1, "BinaryFrame", 12, 1.0)
+    core.protocol_violation(1, "BinaryFrame", "binary frame of 12 bytes", 1.0)
     assert core.connection_state().last_close_reason == "BinaryFrame"
     assert core.state == Disconnected(reconnect_at=1.1)
 
@@ -624,7 +626,7 @@ def test_events_from_an_old_socket_are_dropped() -> None:
     assert core.frame_received(1, RESPONSE, 60.2) is None
     core.socket_closed(1, 1011, "InternalServerError", 60.2)
     core.send_failed(1, "x", 60.2)
-    core.protocol_violation(1, "BinaryFrame", 1, 60.2)
+    core.protocol_violation(1, "BinaryFrame", "binary frame of 1 bytes", 60.2)
     assert core.take_actions() == []
     assert core.state == Connecting(attempt=2)
 

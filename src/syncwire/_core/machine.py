@@ -432,7 +432,7 @@ class ManagerCore:
         try:
             message = parse_server_message(data)
         except ProtocolError as exc:
-            self._bad_input(f"InvalidServerMessage: {exc}", len(data), now)
+            self._bad_input(f"InvalidServerMessage: {exc}", f"frame of {len(data)} characters", now)
             return None
         if self._log.isEnabledFor(logging.DEBUG):
             self._log.debug("received ws message with type %s", type(message).__name__)
@@ -443,7 +443,9 @@ class ManagerCore:
             try:
                 assembled = self._chunks.add(message)
             except ProtocolError as exc:
-                self._bad_input(f"InvalidTransitionChunk: {exc}", len(data), now)
+                self._bad_input(
+                    f"InvalidTransitionChunk: {exc}", f"frame of {len(data)} characters", now
+                )
                 return None
             if assembled is None:
                 return None
@@ -486,10 +488,13 @@ class ManagerCore:
         self._log.info("Failed to send message on WebSocket, reconnecting: %s", error)
         self._client_reconnect("FailedToSendMessage", now)
 
-    def protocol_violation(self, attempt: int, reason: str, size: int, now: float) -> None:
-        """The transport saw bad input (a binary frame, an oversized message) (rule 15)."""
+    def protocol_violation(self, attempt: int, reason: str, what: str, now: float) -> None:
+        """The transport saw bad input (rule 15): ``what`` describes it without content.
+
+        For example ``"binary frame of 12 bytes"`` or ``"a message over 1024 bytes"``.
+        """
         if self.is_current(attempt):
-            self._bad_input(reason, size, now)
+            self._bad_input(reason, what, now)
 
     # -- internals ------------------------------------------------------------
 
@@ -528,9 +533,9 @@ class ManagerCore:
         self._actions.append(CloseSocket(state.attempt))
         self._schedule_reconnect(CLIENT, now)
 
-    def _bad_input(self, reason: str, size: int, now: float) -> None:
+    def _bad_input(self, reason: str, what: str, now: float) -> None:
         # Logged without the payload: it may hold user data or secrets.
-        self._log.error("%s (frame of %d characters); reconnecting", reason, size)
+        self._log.error("%s (%s); reconnecting", reason, what)
         self._client_reconnect(reason, now)
 
     def _epoch_ms(self, now: float) -> int:

@@ -21,6 +21,7 @@ __all__ = [
     "CLOSE_ABNORMAL",
     "CLOSE_NO_STATUS",
     "ConnectionClosed",
+    "InvalidFrame",
     "MessageTooLarge",
     "SendFailed",
     "Transport",
@@ -52,12 +53,37 @@ class ConnectionClosed(TransportError):
         self.reason = reason
 
 
-class MessageTooLarge(ConnectionClosed):
-    """A frame exceeded the transport's size limit; it closed the connection (1009)."""
+class InvalidFrame(ConnectionClosed):
+    """The peer broke the WebSocket protocol; the transport closed the connection.
 
-    def __init__(self, size: int | None = None) -> None:
+    ``code`` is the close code the transport sent: 1007 for a text frame that is
+    not UTF-8, 1002 for a malformed frame. Bad input from the server, not a
+    close by the server.
+    """
+
+
+class MessageTooLarge(InvalidFrame):
+    """A message exceeded the transport's size limit; it closed the connection (1009).
+
+    ``size`` is the message's size in bytes when the transport knows it (a
+    library may stop reading before the end), ``limit`` the limit it broke.
+    """
+
+    def __init__(self, size: int | None = None, limit: int | None = None) -> None:
         super().__init__(1009, "message too big")
-        self.size = -1 if size is None else size
+        self.size = size
+        self.limit = limit
+
+    @property
+    def description(self) -> str:
+        """What was too large, for a log line: sizes only, never content."""
+        if self.size is not None:
+            return f"a message of {self.size} bytes" + (
+                f" over the limit of {self.limit}" if self.limit is not None else ""
+            )
+        if self.limit is not None:
+            return f"a message over the limit of {self.limit} bytes"
+        return "a message over the size limit"
 
 
 class SendFailed(TransportError):
@@ -89,8 +115,9 @@ class TransportConnection(Protocol):
     async def recv(self) -> str | bytes:
         """The next text frame, as ``str`` or as its UTF-8 ``bytes``.
 
-        Raises ``ConnectionClosed`` when the connection ends (``MessageTooLarge``
-        when it ended because an incoming message exceeded the size limit),
+        Raises ``ConnectionClosed`` when the connection ends (``InvalidFrame``
+        when the transport ended it because of the peer's bad input, such as
+        ``MessageTooLarge`` for a message over the size limit),
         ``UnexpectedBinaryFrame`` for a binary frame (the connection stays
         open), and ``SendFailed`` after a queued frame failed to be written.
         """

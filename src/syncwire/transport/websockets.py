@@ -54,6 +54,7 @@ from websockets.exceptions import (
     InvalidProxyStatus,
     InvalidStatus,
     InvalidURI,
+    PayloadTooBig,
     WebSocketException,
 )
 from websockets.exceptions import ConnectionClosed as WebSocketsConnectionClosed
@@ -66,6 +67,7 @@ from syncwire._version import __version__
 from syncwire.transport.base import (
     CLOSE_ABNORMAL,
     ConnectionClosed,
+    InvalidFrame,
     MessageTooLarge,
     SendFailed,
     TransportError,
@@ -73,6 +75,9 @@ from syncwire.transport.base import (
 )
 
 CLOSE_MESSAGE_TOO_BIG: Final = 1009
+# Codes websockets closes with when the peer's input is bad: protocol error,
+# invalid data (not UTF-8), message too big.
+_CLOSES_FOR_BAD_INPUT: Final = frozenset({1002, 1007, CLOSE_MESSAGE_TOO_BIG})
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
@@ -206,8 +211,14 @@ def _describe_error(exc: BaseException) -> str:
 
 def _closed_error(exc: WebSocketsConnectionClosed) -> ConnectionClosed:
     """Browser semantics: the close frame received, else the one we sent, else 1006."""
-    if exc.rcvd is None and exc.sent is not None and exc.sent.code == CLOSE_MESSAGE_TOO_BIG:
-        return MessageTooLarge()  # we closed: an incoming message broke max_message_size
+    if exc.rcvd is None and exc.sent is not None and exc.sent.code in _CLOSES_FOR_BAD_INPUT:
+        # websockets closed the connection itself because of what the peer sent.
+        if exc.sent.code == CLOSE_MESSAGE_TOO_BIG:
+            too_big = exc.__cause__
+            if isinstance(too_big, PayloadTooBig):
+                return MessageTooLarge(too_big.size, too_big.max_size)
+            return MessageTooLarge()
+        return InvalidFrame(int(exc.sent.code), exc.sent.reason)
     close = exc.rcvd if exc.rcvd is not None else exc.sent
     if close is None:
         return ConnectionClosed(CLOSE_ABNORMAL)
