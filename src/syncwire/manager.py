@@ -50,6 +50,7 @@ from syncwire.transport import (
     TransportError,
     UnexpectedBinaryFrame,
     WebSocketsTransport,
+    redact_url,
 )
 
 __all__ = [
@@ -81,6 +82,9 @@ class WebSocketManager:
 
     Callbacks run on the event loop and must not block; an exception they
     raise is logged with its traceback and does not disturb the manager.
+
+    ``max_message_size`` configures the default transport (and caps chunked
+    Transitions); a ``transport`` you pass keeps its own message limit.
     """
 
     def __init__(
@@ -102,9 +106,7 @@ class WebSocketManager:
         wall_clock: Callable[[], float] = time.time,
         logger: logging.Logger | None = None,
     ) -> None:
-        scheme = urlsplit(url).scheme
-        if scheme not in ("ws", "wss"):
-            raise ValueError(f"the URL scheme must be ws or wss, not {scheme or 'missing'!r}")
+        _check_url(url)
         if max_message_size <= 0:
             raise ValueError("max_message_size must be positive")
         try:
@@ -143,10 +145,7 @@ class WebSocketManager:
         self._drain()
 
     def __repr__(self) -> str:
-        url = urlsplit(self._url)  # no query or credentials: they may hold secrets
-        port = f":{url.port}" if url.port else ""
-        where = f"{url.scheme}://{url.hostname}{port}{url.path}"
-        return f"<WebSocketManager {where} {self.socket_state()}>"
+        return f"<WebSocketManager {redact_url(self._url)} {self.socket_state()}>"
 
     # -- the seed's public methods -------------------------------------------------
 
@@ -245,8 +244,9 @@ class WebSocketManager:
                 self._write(action)
             case OpenSocket(attempt=attempt):
                 reader = self._loop.create_task(self._run_socket(attempt))
-                self._readers[attempt] = reader
-                self._track(reader)
+                if not reader.done():  # an eager task factory may have run it already
+                    self._readers[attempt] = reader
+                    self._track(reader)
             case CloseSocket(attempt=attempt):
                 running = self._readers.get(attempt)
                 if running is not None and running is not asyncio.current_task():
@@ -332,6 +332,12 @@ class WebSocketManager:
             core.socket_closed(attempt, CLOSE_ABNORMAL, "", loop.time())
             self._drain()
             return
+        except Exception:
+            # A transport that breaks its contract must not leave us connecting forever.
+            self._log.exception("the transport failed to connect; reconnecting")
+            core.socket_closed(attempt, CLOSE_ABNORMAL, "", loop.time())
+            self._drain()
+            return
         self._connections[attempt] = connection
         try:
             core.socket_opened(attempt, loop.time())
@@ -365,6 +371,12 @@ class WebSocketManager:
         except TransportError as exc:
             self._log.info("WebSocket error message: %s", exc)
             core.socket_closed(attempt, CLOSE_ABNORMAL, "", loop.time())
+        except Exception:
+            # A bug must not leave the core on a socket nobody reads: reconnect.
+            self._log.exception("unexpected error while receiving; reconnecting")
+            core.protocol_violation(
+                attempt, "ClientError", "an unexpected error in the client", loop.time()
+            )
         self._drain()
 
     def _close_in_background(self, attempt: int) -> None:
@@ -380,9 +392,26 @@ class WebSocketManager:
         ``asyncio.wait`` rather than ``gather``: if our caller is cancelled, the
         closes still run to their end instead of being cut off.
         """
-        pending = {task for task in self._tasks if task is not asyncio.current_task()}
+        current = asyncio.current_task()
+        # A reader the core still uses belongs to a socket opened since (a
+        # callback may restart the manager while it stops): not ours to wait for.
+        live = {task for attempt, task in self._readers.items() if self._core.is_current(attempt)}
+        pending = {task for task in self._tasks if task is not current and task not in live}
         if pending:
             await asyncio.wait(pending)
+
+
+def _check_url(url: str) -> None:
+    """Refuse at once a URL no transport could open (instead of failing every attempt)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss"):
+        raise ValueError(f"the URL scheme must be ws or wss, not {parts.scheme or 'missing'!r}")
+    if not parts.hostname:
+        raise ValueError("the URL has no host")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ValueError("the URL's port is not a number from 0 to 65535") from None
 
 
 def _default_transport(max_message_size: int) -> Transport:

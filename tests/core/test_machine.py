@@ -719,3 +719,16 @@ def test_state_command_matrix(label: str, command: str) -> None:
     assert state_label(core.state) == EXPECTED.get((label, command), label)
     changed = StateChanged() in core.take_actions()
     assert changed == ((label, command) in EXPECTED)
+
+
+def test_absurd_transition_timing_is_ignored_not_fatal() -> None:
+    """Finite fields whose difference overflows must not break the receive path."""
+    core = ready_core(report_debug_info=True)
+    frame = encode_server_message(_transition(-1.7976931348623157e308, -1e308))
+    assert core.frame_received(1, frame, 1.0) is not None
+    assert core.take_actions() == []
+
+
+def test_a_frame_to_send_does_not_show_its_text() -> None:
+    frame = SendFrame(1, '{"type":"Authenticate","value":"SENTINEL-TOKEN"}')
+    assert "SENTINEL" not in repr(frame)

@@ -503,3 +503,84 @@ async def test_an_io_error_while_receiving_is_a_lost_connection() -> None:
         assert len(transport.connections) == 2  # a 1006 with no reason is "Unknown": 1 s
         assert manager.connection_state().last_close_reason == "closed with code 1006"
         assert all(c.closed for c in transport.connections[:-1])
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("wss://example.convex.cloud:99999/api/sync", "port"),
+        ("ws:///api/sync", "no host"),
+        ("http://example.convex.cloud", "ws or wss"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_a_url_no_transport_could_open_is_refused_at_once(url: str, complaint: str) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        WebSocketManager(
+            url,
+            on_open=lambda _: None,
+            on_message=lambda _: OnMessageResponse(False),
+            transport=FakeTransport(),
+        )
+
+
+@pytest.mark.asyncio
+async def test_repr_shows_no_credentials_or_query() -> None:
+    fake = FakeTransport()
+    manager = WebSocketManager(
+        "wss://user:pw@example.convex.cloud:8443/api/sync?token=SECRET",
+        on_open=lambda _: None,
+        on_message=lambda _: OnMessageResponse(False),
+        transport=fake,
+    )
+    async with manager:
+        text = repr(manager)
+        assert text == "<WebSocketManager wss://example.convex.cloud:8443/api/sync connecting>"
+
+
+@pytest.mark.asyncio
+async def test_a_transport_that_raises_outside_its_contract_is_a_failed_handshake(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken:
+        attempts = 0
+
+        async def connect(self, url: str) -> _FailingConnection:
+            Broken.attempts += 1
+            raise ValueError("not a TransportError")
+
+    manager = WebSocketManager(
+        URL,
+        on_open=lambda _: None,
+        on_message=lambda _: OnMessageResponse(False),
+        transport=Broken(),
+        rand=lambda: 0.5,
+    )
+    with caplog.at_level(logging.ERROR, "syncwire.manager"):
+        async with manager:
+            await asyncio.sleep(3.5)  # 1 s, then 2 s: "Unknown" backoff
+            assert Broken.attempts == 3
+    assert any("failed to connect" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.asyncio
+async def test_stop_returns_even_if_a_callback_restarts_the_manager() -> None:
+    fake = FakeTransport(auto_accept=True)
+    manager: WebSocketManager | None = None
+
+    def restart_when_stopped(state: ConnectionState) -> None:
+        if state.state == "stopped" and manager is not None:
+            manager.try_restart()
+
+    manager = WebSocketManager(
+        URL,
+        on_open=lambda _: None,
+        on_message=lambda _: OnMessageResponse(False),
+        on_state_change=restart_when_stopped,
+        transport=fake,
+    )
+    async with manager:
+        await asyncio.sleep(0.1)
+        await asyncio.wait_for(manager.stop(), timeout=10.0)
+        await asyncio.sleep(0.1)
+        assert manager.connection_state().is_connected  # the callback's restart stands

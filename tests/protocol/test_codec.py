@@ -340,7 +340,7 @@ MALFORMED_SERVER_FRAMES = [
     ("[]", "Expected `object`"),
     ("null", "Expected `object`"),
     ('{"no":"type"}', "missing required field `type`"),
-    ('{"type":"Nope"}', "Invalid value 'Nope' - at `\\$.type`"),
+    ('{"type":"Nope"}', "Invalid value - at `\\$.type`"),
     ('{"type":7}', "Expected `str`"),
     ('{"type":"FatalError"}', "missing required field `error`"),
     ('{"type":"FatalError","error":5}', "Expected `str`, got `int` - at `\\$.error`"),
@@ -418,7 +418,7 @@ MALFORMED_CLIENT_FRAMES = [
     ),
     ('{"type":"Authenticate","baseVersion":0,"tokenType":"User"}', "needs a value"),
     ('{"type":"Authenticate","baseVersion":0,"tokenType":"Bearer","value":"x"}', "Invalid enum"),
-    ('{"type":"Transition"}', "Invalid value 'Transition'"),
+    ('{"type":"Transition"}', "Invalid value - at `\\$.type`"),
 ]
 
 
@@ -456,6 +456,14 @@ def test_deeply_nested_args_are_a_protocol_error() -> None:
     else:
         message = "deeply (parsed)"
     assert "deeply" in message
+
+
+def test_a_rejected_tag_is_not_quoted_back() -> None:
+    """The peer's text must not reach logs or lastCloseReason through the error."""
+    with pytest.raises(ProtocolError) as info:
+        parse_server_message('{"type":"sk_live_SENTINEL"}')
+    assert "SENTINEL" not in str(info.value)
+    assert "at `$.type`" in str(info.value)
 
 
 def test_a_frame_must_be_text_or_bytes() -> None:

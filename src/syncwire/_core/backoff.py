@@ -23,8 +23,8 @@ __all__ = [
 CLIENT: Final = "client"
 """Class of a reconnect the client started (inactivity, send failure, bad input)."""
 UNKNOWN: Final = "Unknown"
-_MAX_EXPONENT: Final = 64  # far past any cap, far below float overflow
 """Class of a server close whose reason matches no known prefix."""
+_MAX_EXPONENT: Final = 64  # far past any cap, far below float overflow
 
 SERVER_DISCONNECT_ERRORS: Final[Mapping[str, float]] = MappingProxyType(
     {

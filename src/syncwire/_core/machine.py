@@ -88,10 +88,13 @@ class CloseSocket:
 
 @dataclass(frozen=True, slots=True)
 class SendFrame:
-    """Send ``text`` on socket ``attempt`` (skip it if the attempt is no longer current)."""
+    """Send ``text`` on socket ``attempt`` (skip it if the attempt is no longer current).
+
+    ``text`` is left out of ``repr()``: an ``Authenticate`` frame holds a token.
+    """
 
     attempt: int
-    text: str
+    text: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,6 +550,8 @@ class ManagerCore:
         if skew is None or server_ts is None:
             return
         transit_ms = (self._epoch_at_zero + now) * 1000 - skew - server_ts / 1e6
+        if not math.isfinite(transit_ms):
+            return  # absurd timing fields (finite on their own) say nothing useful
         megabytes = f"{round(length / 10_000) / 100}MB"
         if self._log.isEnabledFor(logging.DEBUG):
             rate = length / (transit_ms / 1000) if transit_ms else math.inf

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import re
 import types
 from typing import Annotated, Final, TypeVar, Union, get_args, get_origin
 
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 _MAX_ERROR_LEN: Final = 300
+_QUOTED_VALUE: Final = re.compile(r"^Invalid value '.*?'(?= - at )", re.S)
 _GC_PAUSE_FROM: Final = 1_000_000
 """Frames at least this long (characters or bytes) are decoded with the GC paused."""
 _S = TypeVar("_S", bound=msgspec.Struct)
@@ -65,7 +67,9 @@ def _protocol_error(what: str, exc: Exception) -> ProtocolError:
         return ProtocolError(f"malformed {what}: invalid UTF-8 at byte {exc.start}")
     if isinstance(exc, RecursionError):
         return ProtocolError(f"malformed {what}: JSON nested too deeply")
-    text = str(exc)
+    # msgspec quotes a rejected tag ("Invalid value 'x' - at `$.type`"): the
+    # value came from the peer, so it stays out of the message.
+    text = _QUOTED_VALUE.sub("Invalid value", str(exc))
     if len(text) > _MAX_ERROR_LEN:
         text = text[:_MAX_ERROR_LEN] + "…"
     return ProtocolError(f"malformed {what}: {text}")

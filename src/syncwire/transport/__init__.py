@@ -15,6 +15,7 @@ from syncwire.transport.base import (
     TransportConnection,
     TransportError,
     UnexpectedBinaryFrame,
+    redact_url,
 )
 from syncwire.transport.websockets import WebSocketsConnection, WebSocketsTransport
 
@@ -31,4 +32,5 @@ __all__ = [
     "UnexpectedBinaryFrame",
     "WebSocketsConnection",
     "WebSocketsTransport",
+    "redact_url",
 ]

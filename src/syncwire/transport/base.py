@@ -13,6 +13,7 @@ the manager (and nothing carrying a secret does).
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Protocol
 
 from syncwire.errors import SyncwireError
@@ -28,6 +29,7 @@ __all__ = [
     "TransportConnection",
     "TransportError",
     "UnexpectedBinaryFrame",
+    "redact_url",
 ]
 
 CLOSE_NO_STATUS = 1005
@@ -142,3 +144,17 @@ class Transport(Protocol):
         the call abandons the attempt and leaves nothing open.
         """
         ...
+
+
+def redact_url(url: str) -> str:
+    """``url`` without credentials, query or fragment: fit for reprs and messages."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<invalid url>"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port is None else f"{host}:{port}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -72,6 +72,7 @@ from syncwire.transport.base import (
     SendFailed,
     TransportError,
     UnexpectedBinaryFrame,
+    redact_url,
 )
 
 CLOSE_MESSAGE_TOO_BIG: Final = 1009
@@ -177,20 +178,6 @@ class _RedactingAdapter(logging.LoggerAdapter[logging.Logger]):
 # --------------------------------------------------------------------------- errors
 
 
-def _safe_url(url: str) -> str:
-    """``url`` without credentials, query or fragment: fit for reprs and messages."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "<invalid url>"
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host if port is None else f"{host}:{port}"
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 def _describe_error(exc: BaseException) -> str:
     """A message for ``exc`` that holds no header value, URL secret or payload."""
     if isinstance(exc, InvalidStatus):
@@ -247,7 +234,7 @@ class WebSocketsConnection:
 
     def __init__(self, ws: ClientConnection, url: str, close_timeout: float) -> None:
         self._ws = ws
-        self._url = _safe_url(url)
+        self._url = redact_url(url)
         self._close_timeout = close_timeout
         self._loop = asyncio.get_running_loop()
         self._close_task: asyncio.Task[None] | None = None
@@ -424,7 +411,7 @@ class WebSocketsTransport:
 
     def __repr__(self) -> str:
         names = [name for name, _ in self._headers]
-        proxy = _safe_url(self._proxy) if self._proxy is not None else None
+        proxy = redact_url(self._proxy) if self._proxy is not None else None
         return (
             f"WebSocketsTransport(ssl={'custom' if self._ssl is not None else 'default'}, "
             f"max_message_size={self._max_message_size}, proxy={proxy!r}, headers={names!r}, "
@@ -445,7 +432,7 @@ class WebSocketsTransport:
         try:
             parse_uri(url)  # up front: some websockets versions parse it only once awaited
         except InvalidURI:
-            raise ValueError(f"invalid WebSocket URL: {_safe_url(url)}") from None
+            raise ValueError(f"invalid WebSocket URL: {redact_url(url)}") from None
         kwargs: dict[str, Any] = {}
         if scheme == "wss":
             kwargs["ssl"] = self._ssl if self._ssl is not None else self._default_context()
