@@ -26,7 +26,10 @@ pytest: $(STAMP_PY) $(STAMP_NPM)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP_PY)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python bench/bench_codec.py
+	$(BIN)/python bench/bench_manager.py
+	$(BIN)/python bench/bench_devserver.py
 
 dist: $(STAMP_PY)
 	$(BIN)/python -m build

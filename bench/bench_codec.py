@@ -27,6 +27,11 @@ client keeps a query result (the previous result held while the next one is
 parsed), where the collector costs most. Frames of 64 KB and up are timed call
 by call, each ``str`` frame a fresh object: msgspec caches the UTF-8 form of a
 non-ASCII ``str`` on the object, so reusing one would flatter it.
+
+The full run (not ``--quick``) also measures the 20 MB frame *all-in*: parse it,
+keep the last two results, allocate 200,000 small dicts, five times over; the
+same loop without a parser is the allocation baseline to subtract. This is where
+deferred collections walking large results show up, whichever parser made them.
 """
 
 from __future__ import annotations
@@ -66,6 +71,12 @@ _PER_CALL_FROM: Final = 64 * 1024
 """Frames this large are timed call by call, each ``str`` frame a fresh copy."""
 _BIG_FROM: Final = 1_000_000
 """Frames this large are also parsed with the previous result kept."""
+ALL_IN_FRAMES: Final = 5
+"""All-in loop (full run, shape (c)): frames parsed per timed repetition..."""
+ALL_IN_DICTS: Final = 200_000
+"""... each followed by this many small dicts, allocated as an application would."""
+ALL_IN_ROUNDS: Final = 4
+"""Interleaved rounds of the all-in loop (about 45 s in all)."""
 
 _ID_ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"
 _WORD_TEXT: Final = (
@@ -328,6 +339,71 @@ def measure_kept(
     return timings
 
 
+def _no_parse(data: object) -> None:
+    """The all-in loop's baseline: no parser, the same allocations."""
+
+
+def _all_in_seconds(fn: Callable[[Any], object], data: bytes) -> float:
+    """Seconds per frame of: parse, keep the last two results, allocate small dicts.
+
+    Two untimed parses first, so that every timed one runs with two earlier
+    results alive, as in steady state. No ``gc.collect()`` inside the timed
+    region: every collection the loop triggers, young or full, is in the figure.
+    """
+    gc.collect()
+    kept: list[object] = [fn(data), fn(data)]
+    garbage: list[dict[str, int]] = []
+    start = time.perf_counter()
+    for i in range(ALL_IN_FRAMES):
+        kept[i % 2] = fn(data)  # the oldest result is freed here
+        garbage = [{"n": n} for n in range(ALL_IN_DICTS)]  # the previous list is freed here
+    elapsed = time.perf_counter() - start
+    del kept, garbage
+    return elapsed / ALL_IN_FRAMES
+
+
+def measure_all_in(frame: Frame, rounds: int) -> list[Timing]:
+    """Interleaved rounds of the all-in loop: no parser, ``json.loads``, typed parse."""
+    candidates: list[tuple[str, Callable[[Any], object]]] = [
+        ("no parser", _no_parse),
+        ("json.loads(bytes)", json.loads),
+        ("parse_server_message(bytes)", parse_server_message),
+    ]
+    timings = [Timing(label, len(frame.data)) for label, _ in candidates]
+    for i in _interleaved(len(candidates), rounds):
+        timings[i].seconds.append(_all_in_seconds(candidates[i][1], frame.data))
+    return timings
+
+
+def _print_all_in(frame: Frame, timings: Sequence[Timing]) -> None:
+    """Per-frame times, gross and with the allocation loop's own time subtracted."""
+    base, loads, typed = timings
+    net_loads = [j - b for j, b in zip(loads.seconds, base.seconds, strict=True)]
+    net_typed = [t - b for t, b in zip(typed.seconds, base.seconds, strict=True)]
+    header = ("candidate", "loop", "ms/frame (best)", "net of no parser", "median", "net median")
+    lines = [
+        (
+            t.label,
+            "allocations only" if t is base else "parse + allocations",
+            f"{t.best * 1e3:,.0f}",
+            "" if t is base else f"{(t.best - base.best) * 1e3:,.0f}",
+            f"{statistics.median(t.seconds) * 1e3:,.0f}",
+            "" if net is None else f"{statistics.median(net) * 1e3:,.0f}",
+        )
+        for t, net in ((base, None), (loads, net_loads), (typed, net_typed))
+    ]
+    _print_rows(header, lines)
+    gross = typed.speedup_over(loads)
+    gross_paired = typed.paired_speedup_over(loads)
+    net = (loads.best - base.best) / (typed.best - base.best)
+    net_paired = statistics.median(j / t for j, t in zip(net_loads, net_typed, strict=True))
+    print(
+        f"\nparse_server_message vs json.loads, all-in ({frame.key}) {_size(len(frame.data))}: "
+        f"{net:.2f}x net of the allocations (paired {net_paired:.2f}x), "
+        f"{gross:.2f}x gross (paired {gross_paired:.2f}x)"
+    )
+
+
 # --- what is compared ------------------------------------------------------
 
 
@@ -499,6 +575,8 @@ def _run_all(quick: bool) -> None:
         results.append(_ShapeResult(frame, parse[:4], parse[4:], encode, kept))
     client_bytes, client = client_encode_candidates()
     client_timings = measure(client, client_bytes, 2 if quick else 7, target_s)
+    # All costs included, on the 20 MB frame: full run only (about 45 s).
+    all_in = None if quick else (frames[-1], measure_all_in(frames[-1], ALL_IN_ROUNDS))
 
     print("\n## Parse (GC enabled), baseline json.loads(bytes)\n")
     _print_table([(r.shape, r.parse) for r in results])
@@ -514,6 +592,15 @@ def _run_all(quick: bool) -> None:
     if kept_groups:
         print("\n## Parse with the previous result kept (GC enabled), bytes frames\n")
         _print_table(kept_groups)
+
+    if all_in is not None:
+        frame, timings = all_in
+        print(
+            f"\n## All-in ({frame.key}) {_size(len(frame.data))}: parse, keep the last two "
+            f"results, allocate {ALL_IN_DICTS:,} small dicts; x{ALL_IN_FRAMES}, "
+            f"{ALL_IN_ROUNDS} rounds (GC enabled)\n"
+        )
+        _print_all_in(frame, timings)
 
     print(f"\n## Goal: typed parse >= {GOAL:g}x json.loads on every shape (bytes frames)\n")
     print("(PASS needs both the best-of ratio and the paired median at or above the goal.)")

@@ -32,3 +32,25 @@ def test_bench_codec_quick_runs_and_reports_every_shape(
         assert heading in out
     for shape in ("a", "a2", "b", "c"):  # one goal verdict per frame shape
         assert re.search(rf"^(PASS|FAIL) \({shape}\) ", out, re.MULTILINE), out
+
+
+BENCH_MANAGER = Path(__file__).resolve().parents[1] / "bench" / "bench_manager.py"
+
+
+def test_bench_manager_quick_runs_and_reports_every_goal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = importlib.util.spec_from_file_location("bench_manager", BENCH_MANAGER)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    assert capsys.readouterr().out == ""
+    assert module.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert gc.isenabled()
+    for heading in ("## Receive path", "## The server's own send ceiling", "## Idle memory"):
+        assert heading in out
+    for shape in ("a", "a2", "b", "mem"):
+        assert re.search(rf"^(PASS|FAIL) \({shape}\) ", out, re.MULTILINE), out

@@ -13,6 +13,7 @@ unchanged on virtual-time loops in tests; randomness is injectable.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -86,6 +87,26 @@ class WebSocketManager:
     ``max_message_size`` configures the default transport (and caps chunked
     Transitions); a ``transport`` you pass keeps its own message limit.
     """
+
+    # Slots keep an idle manager small (docs/benchmarks.md: memory per manager).
+    __slots__ = (
+        "_connections",
+        "_core",
+        "_draining",
+        "_log",
+        "_loop",
+        "_on_message",
+        "_on_open",
+        "_on_resume",
+        "_on_server_disconnect_error",
+        "_on_state_change",
+        "_readers",
+        "_tasks",
+        "_timer",
+        "_timer_at",
+        "_transport",
+        "_url",
+    )
 
     def __init__(
         self,
@@ -246,7 +267,6 @@ class WebSocketManager:
                 reader = self._loop.create_task(self._run_socket(attempt))
                 if not reader.done():  # an eager task factory may have run it already
                     self._readers[attempt] = reader
-                    self._track(reader)
             case CloseSocket(attempt=attempt):
                 running = self._readers.get(attempt)
                 if running is not None and running is not asyncio.current_task():
@@ -310,73 +330,78 @@ class WebSocketManager:
     # -- sockets ---------------------------------------------------------------------------
 
     def _track(self, task: asyncio.Task[None]) -> None:
+        """Remember a background close until it is done (readers live in ``_readers``)."""
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _run_socket(self, attempt: int) -> None:
-        """Socket ``attempt`` from handshake to end; cancelled when the core drops it."""
+        """Open socket ``attempt`` and feed the core its frames until it ends.
+
+        Cancelled when the core lets the socket go. One coroutine per socket,
+        kept lean: an idle manager is mostly this frame and its connection.
+        """
+        core, loop = self._core, self._loop
         try:
-            await self._receive(attempt)
+            try:
+                connection = await self._transport.connect(self._url)
+            except TransportError as exc:
+                # The browser reports a failed handshake as a close with code 1006.
+                self._log.info("WebSocket error message: %s", exc)
+                core.socket_closed(attempt, CLOSE_ABNORMAL, "", loop.time())
+                self._drain()
+                return
+            except Exception:
+                # A transport that breaks its contract must not leave us connecting forever.
+                self._log.exception("the transport failed to connect; reconnecting")
+                core.socket_closed(attempt, CLOSE_ABNORMAL, "", loop.time())
+                self._drain()
+                return
+            self._connections[attempt] = connection
+            try:
+                core.socket_opened(attempt, loop.time())
+                self._drain()
+                on_message = self._on_message
+                while core.is_current(attempt):
+                    data = await connection.recv()
+                    message = core.frame_received(attempt, data, loop.time())
+                    # Let go of the frame before waiting for the next one: it
+                    # may be a 20 MB Transition.
+                    data = ""
+                    if message is not None:
+                        try:
+                            synced = on_message(message).has_synced_past_last_reconnect
+                        except Exception:
+                            self._log.exception("on_message raised; the manager carries on")
+                        else:
+                            core.message_handled(synced)
+                        message = None
+                    if core.has_actions:
+                        self._drain()
+            except MessageTooLarge as exc:
+                core.protocol_violation(attempt, "MessageTooLarge", exc.description, loop.time())
+            except InvalidFrame as exc:
+                reason = f"InvalidFrame: {exc.reason}" if exc.reason else "InvalidFrame"
+                what = f"the transport closed with code {exc.code}"
+                core.protocol_violation(attempt, reason, what, loop.time())
+            except ConnectionClosed as exc:
+                core.socket_closed(attempt, exc.code, exc.reason, loop.time())
+            except UnexpectedBinaryFrame as exc:
+                what = f"binary frame of {exc.size} bytes"
+                core.protocol_violation(attempt, "BinaryFrame", what, loop.time())
+            except SendFailed as exc:
+                core.send_failed(attempt, str(exc), loop.time())
+            except TransportError as exc:
+                self._log.info("WebSocket error message: %s", exc)
+                core.socket_closed(attempt, CLOSE_ABNORMAL, "", loop.time())
+            except Exception:
+                # A bug must not leave the core on a socket nobody reads: reconnect.
+                self._log.exception("unexpected error while receiving; reconnecting")
+                core.protocol_violation(
+                    attempt, "ClientError", "an unexpected error in the client", loop.time()
+                )
         finally:
             self._readers.pop(attempt, None)
             self._close_in_background(attempt)
-
-    async def _receive(self, attempt: int) -> None:
-        """Open socket ``attempt`` and feed the core its frames until it ends."""
-        core, loop = self._core, self._loop
-        try:
-            connection = await self._transport.connect(self._url)
-        except TransportError as exc:
-            # The browser reports a failed handshake as a close with code 1006.
-            self._log.info("WebSocket error message: %s", exc)
-            core.socket_closed(attempt, CLOSE_ABNORMAL, "", loop.time())
-            self._drain()
-            return
-        except Exception:
-            # A transport that breaks its contract must not leave us connecting forever.
-            self._log.exception("the transport failed to connect; reconnecting")
-            core.socket_closed(attempt, CLOSE_ABNORMAL, "", loop.time())
-            self._drain()
-            return
-        self._connections[attempt] = connection
-        try:
-            core.socket_opened(attempt, loop.time())
-            self._drain()
-            on_message = self._on_message
-            while core.is_current(attempt):
-                data = await connection.recv()
-                message = core.frame_received(attempt, data, loop.time())
-                if message is not None:
-                    try:
-                        synced = on_message(message).has_synced_past_last_reconnect
-                    except Exception:
-                        self._log.exception("on_message raised; the manager carries on")
-                    else:
-                        core.message_handled(synced)
-                if core.has_actions:
-                    self._drain()
-        except MessageTooLarge as exc:
-            core.protocol_violation(attempt, "MessageTooLarge", exc.description, loop.time())
-        except InvalidFrame as exc:
-            reason = f"InvalidFrame: {exc.reason}" if exc.reason else "InvalidFrame"
-            what = f"the transport closed with code {exc.code}"
-            core.protocol_violation(attempt, reason, what, loop.time())
-        except ConnectionClosed as exc:
-            core.socket_closed(attempt, exc.code, exc.reason, loop.time())
-        except UnexpectedBinaryFrame as exc:
-            what = f"binary frame of {exc.size} bytes"
-            core.protocol_violation(attempt, "BinaryFrame", what, loop.time())
-        except SendFailed as exc:
-            core.send_failed(attempt, str(exc), loop.time())
-        except TransportError as exc:
-            self._log.info("WebSocket error message: %s", exc)
-            core.socket_closed(attempt, CLOSE_ABNORMAL, "", loop.time())
-        except Exception:
-            # A bug must not leave the core on a socket nobody reads: reconnect.
-            self._log.exception("unexpected error while receiving; reconnecting")
-            core.protocol_violation(
-                attempt, "ClientError", "an unexpected error in the client", loop.time()
-            )
         self._drain()
 
     def _close_in_background(self, attempt: int) -> None:
@@ -393,10 +418,11 @@ class WebSocketManager:
         closes still run to their end instead of being cut off.
         """
         current = asyncio.current_task()
-        # A reader the core still uses belongs to a socket opened since (a
-        # callback may restart the manager while it stops): not ours to wait for.
-        live = {task for attempt, task in self._readers.items() if self._core.is_current(attempt)}
-        pending = {task for task in self._tasks if task is not current and task not in live}
+        # Readers the core let go of (cancelled, finishing) and background
+        # closes. A reader the core still uses belongs to a socket opened since
+        # (a callback may restart the manager while it stops): not ours to wait for.
+        readers = {t for a, t in self._readers.items() if not self._core.is_current(a)}
+        pending = {task for task in self._tasks | readers if task is not current}
         if pending:
             await asyncio.wait(pending)
 
@@ -414,7 +440,9 @@ def _check_url(url: str) -> None:
         raise ValueError("the URL's port is not a number from 0 to 65535") from None
 
 
+@functools.lru_cache(maxsize=8)
 def _default_transport(max_message_size: int) -> Transport:
+    """One shared default transport per size limit: it holds configuration only."""
     return WebSocketsTransport(
         max_message_size=max_message_size,
         headers={"Convex-Client": f"syncwire-{__version__}"},

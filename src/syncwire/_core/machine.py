@@ -67,6 +67,8 @@ _LARGE_TRANSITION_CHARS: Final = 20_000_000
 _SLOW_TRANSITION_MS: Final = 20_000
 _DEBUG_EVENT_TRANSIT_MS: Final = 2_000
 _MAX_REASON_LEN: Final = 200
+# A prebuilt tuple: isinstance with `Connecting | Ready` builds the union per call.
+_HAS_SOCKET: Final = (Connecting, Ready)
 
 
 # --- actions: what the driver must do ----------------------------------------
@@ -180,6 +182,24 @@ class ConnectionState:
 class ManagerCore:
     """The seed's WebSocketManager without I/O: feed it events, perform its actions."""
 
+    __slots__ = (
+        "_actions",
+        "_attempt",
+        "_chunks",
+        "_config",
+        "_connection_count",
+        "_epoch_at_zero",
+        "_has_ever_connected",
+        "_last_activity",
+        "_last_close_reason",
+        "_log",
+        "_rand",
+        "_recovery_time_saved_ms",
+        "_retries",
+        "_started_at",
+        "_state",
+    )
+
     def __init__(
         self,
         *,
@@ -225,14 +245,14 @@ class ManagerCore:
     def is_current(self, attempt: int) -> bool:
         """Whether ``attempt`` is the socket the core is using now."""
         state = self._state
-        return isinstance(state, Connecting | Ready) and state.attempt == attempt
+        return isinstance(state, _HAS_SOCKET) and state.attempt == attempt
 
     def next_deadline(self) -> float | None:
         """When ``handle_timeout`` must next be called (loop time), if ever."""
         state = self._state
         if isinstance(state, Disconnected):
             return state.reconnect_at
-        if isinstance(state, Connecting | Ready):
+        if isinstance(state, _HAS_SOCKET):
             return self._last_activity + self._config.inactivity_threshold
         return None
 
@@ -334,7 +354,7 @@ class ManagerCore:
             self._log.debug("stop ignored: terminated")
             return
         self._chunks.reset()
-        if isinstance(state, Connecting | Ready):
+        if isinstance(state, _HAS_SOCKET):
             self._actions.append(CloseSocket(state.attempt))
         if not isinstance(state, Stopped):
             # Leaving Disconnected drops its reconnect_at: the seed and upstream
@@ -354,7 +374,7 @@ class ManagerCore:
         if isinstance(state, Terminated):
             return
         self._chunks.reset()
-        if isinstance(state, Connecting | Ready):
+        if isinstance(state, _HAS_SOCKET):
             self._actions.append(CloseSocket(state.attempt))
         self._set_state(Terminated(), "terminate")
 
@@ -380,7 +400,7 @@ class ManagerCore:
             if state.reconnect_at is not None and now >= state.reconnect_at:
                 self._connect(now, "reconnect_timer")
         elif (
-            isinstance(state, Connecting | Ready)
+            isinstance(state, _HAS_SOCKET)
             and now >= self._last_activity + self._config.inactivity_threshold
         ):
             self._client_reconnect("InactiveServer", now)
@@ -528,7 +548,7 @@ class ManagerCore:
     def _client_reconnect(self, reason: str, now: float) -> None:
         """Seed: ``closeAndReconnect`` — close in the background, never wait for it (rule 7)."""
         state = self._state
-        if not isinstance(state, Connecting | Ready):
+        if not isinstance(state, _HAS_SOCKET):
             return
         self._log.debug("begin closeAndReconnect with reason %s", reason)
         self._last_close_reason = reason[:_MAX_REASON_LEN]
@@ -552,6 +572,14 @@ class ManagerCore:
         transit_ms = (self._epoch_at_zero + now) * 1000 - skew - server_ts / 1e6
         if not math.isfinite(transit_ms):
             return  # absurd timing fields (finite on their own) say nothing useful
+        report = self._config.report_debug_info and transit_ms > _DEBUG_EVENT_TRANSIT_MS
+        if (
+            length <= _LARGE_TRANSITION_CHARS
+            and transit_ms <= _SLOW_TRANSITION_MS
+            and not report
+            and not self._log.isEnabledFor(logging.DEBUG)
+        ):
+            return  # the common case: nothing to say, so no text is built
         megabytes = f"{round(length / 10_000) / 100}MB"
         if self._log.isEnabledFor(logging.DEBUG):
             rate = length / (transit_ms / 1000) if transit_ms else math.inf
@@ -573,7 +601,7 @@ class ManagerCore:
                 megabytes,
                 round(transit_ms),
             )
-        if self._config.report_debug_info and transit_ms > _DEBUG_EVENT_TRANSIT_MS:
+        if report:
             self._send_later(
                 EventMessage(
                     event_type="ClientReceivedTransition",
