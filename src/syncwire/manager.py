@@ -90,7 +90,8 @@ class WebSocketManager:
 
     # Slots keep an idle manager small (docs/benchmarks.md: memory per manager).
     __slots__ = (
-        "_connections",
+        "_connection",
+        "_connection_attempt",
         "_core",
         "_draining",
         "_log",
@@ -156,7 +157,10 @@ class WebSocketManager:
             epoch_at_zero=wall_clock() - self._loop.time(),
             logger=self._log,
         )
-        self._connections: dict[int, TransportConnection] = {}
+        # The open socket, if any, and its attempt: the core lets an old socket
+        # go before it opens the next, so there is never more than one.
+        self._connection: TransportConnection | None = None
+        self._connection_attempt = 0
         self._readers: dict[int, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -286,8 +290,12 @@ class WebSocketManager:
                     self._call("on_state_change", self._on_state_change, core.connection_state())
 
     def _write(self, frame: SendFrame) -> None:
-        connection = self._connections.get(frame.attempt)
-        if connection is None or not self._core.is_current(frame.attempt):
+        connection = self._connection
+        if (
+            connection is None
+            or frame.attempt != self._connection_attempt
+            or not self._core.is_current(frame.attempt)
+        ):
             return  # the socket is gone; "might have been sent" stays true
         try:
             connection.send(frame.text)
@@ -356,11 +364,12 @@ class WebSocketManager:
                 core.socket_closed(attempt, CLOSE_ABNORMAL, "", loop.time())
                 self._drain()
                 return
-            self._connections[attempt] = connection
+            self._connection, self._connection_attempt = connection, attempt
             try:
                 core.socket_opened(attempt, loop.time())
                 self._drain()
                 on_message = self._on_message
+                pending = core.pending_actions
                 while core.is_current(attempt):
                     data = await connection.recv()
                     message = core.frame_received(attempt, data, loop.time())
@@ -373,9 +382,10 @@ class WebSocketManager:
                         except Exception:
                             self._log.exception("on_message raised; the manager carries on")
                         else:
-                            core.message_handled(synced)
+                            if synced:
+                                core.message_handled(True)
                         message = None
-                    if core.has_actions:
+                    if pending:
                         self._drain()
             except MessageTooLarge as exc:
                 core.protocol_violation(attempt, "MessageTooLarge", exc.description, loop.time())
@@ -405,9 +415,10 @@ class WebSocketManager:
         self._drain()
 
     def _close_in_background(self, attempt: int) -> None:
-        connection = self._connections.pop(attempt, None)
-        if connection is None:
+        connection = self._connection
+        if connection is None or attempt != self._connection_attempt:
             return
+        self._connection = None
         connection.close()
         self._track(self._loop.create_task(connection.wait_closed()))
 

@@ -394,7 +394,7 @@ async def test_terminate_leaves_no_task_timer_or_socket() -> None:
     assert manager.connection_state().state == "terminated"
     assert manager._timer is None
     assert not manager._tasks
-    assert not manager._connections
+    assert manager._connection is None
 
 
 @pytest.mark.asyncio

@@ -233,13 +233,18 @@ class ManagerCore:
         return self._state
 
     @property
-    def has_actions(self) -> bool:
-        """Whether ``take_actions`` would return anything (cheap, for the hot path)."""
-        return bool(self._actions)
+    def pending_actions(self) -> list[Action]:
+        """The queue ``take_actions`` empties: one list for the core's life.
+
+        The driver keeps a reference and tests its truth after every frame,
+        which is cheaper than a call; it must not change it.
+        """
+        return self._actions
 
     def take_actions(self) -> list[Action]:
         """Actions produced since the last call, in order."""
-        actions, self._actions = self._actions, []
+        actions = self._actions[:]
+        self._actions.clear()
         return actions
 
     def is_current(self, attempt: int) -> bool:
@@ -474,7 +479,7 @@ class ManagerCore:
                 return None
             message, length = assembled
             self._log.debug("assembled full ws message of type Transition")
-        elif self._chunks.in_progress:
+        elif self._chunks.buffering:
             self._chunks.reset()
             self._log.info(
                 "Received unexpected %s while buffering TransitionChunks", type(message).__name__

@@ -24,7 +24,7 @@ DEFAULT_MAX_TRANSITION_SIZE: Final = 64 * 2**20
 class TransitionChunkAssembler:
     """Collects the parts of one chunked Transition at a time."""
 
-    __slots__ = ("_expected_parts", "_max_size", "_parts", "_size", "_transition_id")
+    __slots__ = ("_expected_parts", "_max_size", "_parts", "_size", "_transition_id", "buffering")
 
     def __init__(self, max_size: int = DEFAULT_MAX_TRANSITION_SIZE) -> None:
         if max_size <= 0:
@@ -32,13 +32,15 @@ class TransitionChunkAssembler:
         self._max_size = max_size
         self._parts: list[str] = []
         self._size = 0
+        self.buffering = False
+        """``in_progress`` as a plain attribute, read once per received frame."""
         self._expected_parts = 0
         self._transition_id = ""
 
     @property
     def in_progress(self) -> bool:
         """Whether some parts of a Transition are buffered."""
-        return bool(self._parts)
+        return self.buffering
 
     @property
     def buffered_size(self) -> int:
@@ -49,6 +51,7 @@ class TransitionChunkAssembler:
         """Drop whatever is buffered (on every close, and on a protocol error)."""
         self._parts.clear()
         self._size = 0
+        self.buffering = False
 
     def add(self, chunk: TransitionChunk) -> tuple[Transition, int] | None:
         """Take one part; return the Transition and its length once complete.
@@ -77,6 +80,7 @@ class TransitionChunkAssembler:
         if self._size > self._max_size:
             self._fail(f"chunked Transition exceeds {self._max_size} characters")
         self._parts.append(chunk.chunk)
+        self.buffering = True
         if len(self._parts) < self._expected_parts:
             return None
         text = "".join(self._parts)
