@@ -101,7 +101,8 @@ class WebSocketManager:
         "_on_resume",
         "_on_server_disconnect_error",
         "_on_state_change",
-        "_readers",
+        "_reader",
+        "_reader_attempt",
         "_tasks",
         "_timer",
         "_timer_at",
@@ -161,8 +162,11 @@ class WebSocketManager:
         # go before it opens the next, so there is never more than one.
         self._connection: TransportConnection | None = None
         self._connection_attempt = 0
-        self._readers: dict[int, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        # The reader task of the current socket attempt. Readers the core let
+        # go of, and background closes, wait in _tasks (made on first use).
+        self._reader: asyncio.Task[None] | None = None
+        self._reader_attempt = 0
+        self._tasks: set[asyncio.Task[None]] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._draining = False
@@ -270,11 +274,14 @@ class WebSocketManager:
             case OpenSocket(attempt=attempt):
                 reader = self._loop.create_task(self._run_socket(attempt))
                 if not reader.done():  # an eager task factory may have run it already
-                    self._readers[attempt] = reader
+                    self._reader, self._reader_attempt = reader, attempt
             case CloseSocket(attempt=attempt):
-                running = self._readers.get(attempt)
-                if running is not None and running is not asyncio.current_task():
-                    running.cancel()
+                running = self._reader
+                if running is not None and attempt == self._reader_attempt:
+                    self._reader = None
+                    if running is not asyncio.current_task():
+                        running.cancel()
+                        self._track(running)
                 self._close_in_background(attempt)
             case CallOnOpen(attempt=attempt, metadata=metadata):
                 if core.is_current(attempt):
@@ -338,7 +345,9 @@ class WebSocketManager:
     # -- sockets ---------------------------------------------------------------------------
 
     def _track(self, task: asyncio.Task[None]) -> None:
-        """Remember a background close until it is done (readers live in ``_readers``)."""
+        """Remember a task the manager let go of until it is done."""
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -410,7 +419,8 @@ class WebSocketManager:
                     attempt, "ClientError", "an unexpected error in the client", loop.time()
                 )
         finally:
-            self._readers.pop(attempt, None)
+            if self._reader_attempt == attempt:
+                self._reader = None
             self._close_in_background(attempt)
         self._drain()
 
@@ -432,8 +442,11 @@ class WebSocketManager:
         # Readers the core let go of (cancelled, finishing) and background
         # closes. A reader the core still uses belongs to a socket opened since
         # (a callback may restart the manager while it stops): not ours to wait for.
-        readers = {t for a, t in self._readers.items() if not self._core.is_current(a)}
-        pending = {task for task in self._tasks | readers if task is not current}
+        pending = set(self._tasks or ())
+        reader = self._reader
+        if reader is not None and not self._core.is_current(self._reader_attempt):
+            pending.add(reader)  # finishing after its socket ended
+        pending.discard(current)
         if pending:
             await asyncio.wait(pending)
 

@@ -457,7 +457,7 @@ async def test_terminate_during_a_hung_handshake_leaves_nothing() -> None:
     await manager.terminate()
     assert hung.state == "abandoned"
     assert asyncio.all_tasks() == {asyncio.current_task()}
-    assert not manager._readers
+    assert manager._reader is None
 
 
 class _FailingConnection:
