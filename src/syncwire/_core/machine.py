@@ -462,7 +462,8 @@ class ManagerCore:
         except ProtocolError as exc:
             self._bad_input(f"InvalidServerMessage: {exc}", f"frame of {len(data)} characters", now)
             return None
-        if self._log.isEnabledFor(logging.DEBUG):
+        debug = self._log.isEnabledFor(logging.DEBUG)
+        if debug:
             self._log.debug("received ws message with type %s", type(message).__name__)
         if type(message) is Ping:
             return None  # keepalive only: never reaches on_message (rule 4)
@@ -485,7 +486,7 @@ class ManagerCore:
                 "Received unexpected %s while buffering TransitionChunks", type(message).__name__
             )
         if type(message) is Transition:
-            self._report_large_transition(message, length, now)
+            self._report_large_transition(message, length, now, debug)
         return message
 
     def message_handled(self, synced_past_last_reconnect: bool) -> None:
@@ -569,7 +570,9 @@ class ManagerCore:
     def _epoch_ms(self, now: float) -> int:
         return round((self._epoch_at_zero + now) * 1000)
 
-    def _report_large_transition(self, transition: Transition, length: int, now: float) -> None:
+    def _report_large_transition(
+        self, transition: Transition, length: int, now: float, debug: bool
+    ) -> None:
         """Rule 11: warn about huge or slow transitions, optionally tell the server."""
         skew, server_ts = transition.client_clock_skew, transition.server_ts
         if skew is None or server_ts is None:
@@ -582,11 +585,11 @@ class ManagerCore:
             length <= _LARGE_TRANSITION_CHARS
             and transit_ms <= _SLOW_TRANSITION_MS
             and not report
-            and not self._log.isEnabledFor(logging.DEBUG)
+            and not debug
         ):
             return  # the common case: nothing to say, so no text is built
         megabytes = f"{round(length / 10_000) / 100}MB"
-        if self._log.isEnabledFor(logging.DEBUG):
+        if debug:
             rate = length / (transit_ms / 1000) if transit_ms else math.inf
             self._log.debug(
                 "received %s transition in %dms at %sMB per second",
