@@ -53,6 +53,8 @@ from typing import Any, Final
 
 import msgspec
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _harness, beside us
+from _harness import interleaved, print_rows, size_text
 from syncwire.protocol import (
     Mutation,
     MutationResponse,
@@ -293,14 +295,6 @@ def _run(cand: Candidate, number: int) -> float:
     return total / number
 
 
-def _interleaved(count: int, rounds: int) -> list[int]:
-    """Candidate indexes in run order: forward, backward, forward, …"""
-    order: list[int] = []
-    for round_no in range(rounds):
-        order.extend(range(count) if round_no % 2 == 0 else reversed(range(count)))
-    return order
-
-
 def measure(
     candidates: Sequence[Candidate], nbytes: int, rounds: int, target_s: float
 ) -> list[Timing]:
@@ -310,7 +304,7 @@ def measure(
         once = _seconds_per_call(cand, 1)
         numbers.append(max(1, min(200_000, int(target_s / max(once, 1e-9)))))
     timings = [Timing(cand.label, nbytes) for cand in candidates]
-    for i in _interleaved(len(candidates), rounds):
+    for i in interleaved(len(candidates), rounds):
         timings[i].seconds.append(_seconds_per_call(candidates[i], numbers[i]))
     return timings
 
@@ -327,7 +321,7 @@ def measure_kept(
     the timed calls.
     """
     timings = [Timing(cand.label, nbytes) for cand in candidates]
-    for i in _interleaved(len(candidates), rounds):
+    for i in interleaved(len(candidates), rounds):
         fn, arg = candidates[i].fn, candidates[i].arg
         gc.collect()
         kept = fn(arg)
@@ -370,7 +364,7 @@ def measure_all_in(frame: Frame, rounds: int) -> list[Timing]:
         ("parse_server_message(bytes)", parse_server_message),
     ]
     timings = [Timing(label, len(frame.data)) for label, _ in candidates]
-    for i in _interleaved(len(candidates), rounds):
+    for i in interleaved(len(candidates), rounds):
         timings[i].seconds.append(_all_in_seconds(candidates[i][1], frame.data))
     return timings
 
@@ -392,13 +386,13 @@ def _print_all_in(frame: Frame, timings: Sequence[Timing]) -> None:
         )
         for t, net in ((base, None), (loads, net_loads), (typed, net_typed))
     ]
-    _print_rows(header, lines)
+    print_rows(header, lines)
     gross = typed.speedup_over(loads)
     gross_paired = typed.paired_speedup_over(loads)
     net = (loads.best - base.best) / (typed.best - base.best)
     net_paired = statistics.median(j / t for j, t in zip(net_loads, net_typed, strict=True))
     print(
-        f"\nparse_server_message vs json.loads, all-in ({frame.key}) {_size(len(frame.data))}: "
+        f"\nparse_server_message vs json.loads, all-in ({frame.key}) {size_text(len(frame.data))}: "
         f"{net:.2f}x net of the allocations (paired {net_paired:.2f}x), "
         f"{gross:.2f}x gross (paired {gross_paired:.2f}x)"
     )
@@ -459,26 +453,8 @@ def client_encode_candidates() -> tuple[int, list[Candidate]]:
 # --- report ----------------------------------------------------------------
 
 
-def _size(nbytes: int) -> str:
-    if nbytes >= 1_000_000:
-        return f"{nbytes / 1e6:.1f} MB"
-    if nbytes >= 1_000:
-        return f"{nbytes / 1e3:.0f} KB"
-    return f"{nbytes} B"
-
-
 def _rate(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}"
-
-
-def _print_rows(header: Sequence[str], lines: Sequence[Sequence[str]]) -> None:
-    """A Markdown table: two text columns, then right-aligned figures."""
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-    fmt = "| " + " | ".join(f"{{:{'<' if i < 2 else '>'}{w}}}" for i, w in enumerate(widths)) + " |"
-    print(fmt.format(*header))
-    print("| " + " | ".join("-" * w for w in widths) + " |")
-    for line in lines:
-        print(fmt.format(*line))
 
 
 def _print_table(groups: Sequence[tuple[str, Sequence[Timing]]]) -> None:
@@ -496,7 +472,7 @@ def _print_table(groups: Sequence[tuple[str, Sequence[Timing]]]) -> None:
         for shape, ts in groups
         for t in ts
     ]
-    _print_rows(header, lines)
+    print_rows(header, lines)
 
 
 def _machine() -> str:
@@ -518,7 +494,7 @@ class _ShapeResult:
 
     @property
     def shape(self) -> str:
-        return f"({self.frame.key}) {_size(len(self.frame.data))}"
+        return f"({self.frame.key}) {size_text(len(self.frame.data))}"
 
 
 def _print_gc_table(results: Sequence[_ShapeResult]) -> None:
@@ -535,7 +511,7 @@ def _print_gc_table(results: Sequence[_ShapeResult]) -> None:
         for r in results
         for on, off in zip(r.parse[:2], r.parse_no_gc, strict=True)
     ]
-    _print_rows(header, lines)
+    print_rows(header, lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -561,7 +537,7 @@ def _run_all(quick: bool) -> None:
     print(f"# syncwire codec benchmark{' (QUICK: the figures mean nothing)' if quick else ''}")
     print(_machine())
     frames = build_frames(quick)
-    print("frames: " + ", ".join(f"({f.key}) {f.title} {_size(len(f.data))}" for f in frames))
+    print("frames: " + ", ".join(f"({f.key}) {f.title} {size_text(len(f.data))}" for f in frames))
 
     results: list[_ShapeResult] = []
     for frame in frames:
@@ -583,7 +559,7 @@ def _run_all(quick: bool) -> None:
 
     print("\n## Encode (GC enabled), baseline json.dumps of the wire dict\n")
     encodes: list[tuple[str, Sequence[Timing]]] = [(r.shape, r.encode) for r in results]
-    encodes.append((f"(m) Mutation {_size(client_bytes)}", client_timings))
+    encodes.append((f"(m) Mutation {size_text(client_bytes)}", client_timings))
     _print_table(encodes)
 
     print("\n## Garbage collector: the same rounds with GC disabled (bytes frames)\n")
@@ -596,7 +572,7 @@ def _run_all(quick: bool) -> None:
     if all_in is not None:
         frame, timings = all_in
         print(
-            f"\n## All-in ({frame.key}) {_size(len(frame.data))}: parse, keep the last two "
+            f"\n## All-in ({frame.key}) {size_text(len(frame.data))}: parse, keep the last two "
             f"results, allocate {ALL_IN_DICTS:,} small dicts; x{ALL_IN_FRAMES}, "
             f"{ALL_IN_ROUNDS} rounds (GC enabled)\n"
         )
@@ -610,7 +586,7 @@ def _run_all(quick: bool) -> None:
         str_ratio = r.parse[3].speedup_over(r.parse[2])
         verdict = "PASS" if min(ratio, paired) >= GOAL else "FAIL"
         print(
-            f"{verdict} ({r.frame.key}) {r.frame.title} {_size(len(r.frame.data))}: "
+            f"{verdict} ({r.frame.key}) {r.frame.title} {size_text(len(r.frame.data))}: "
             f"{ratio:.3f}x (paired {paired:.3f}x; str frames {str_ratio:.2f}x json.loads(str))"
         )
     print(f"\ntotal time {time.perf_counter() - started:.1f} s")

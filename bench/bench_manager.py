@@ -68,6 +68,8 @@ from websockets.asyncio.client import connect as websockets_connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.version import version as websockets_version
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _harness, beside us
+from _harness import interleaved, print_rows, size_text
 from syncwire.manager import OnMessageResponse, WebSocketManager
 from syncwire.protocol import (
     MutationResponse,
@@ -554,14 +556,6 @@ async def _one_round(
     return sink.seconds_per_message, client_cpu, server_cpu
 
 
-def _interleaved(count: int, rounds: int) -> list[int]:
-    """Candidate indexes in run order: forward, backward, forward, …"""
-    order: list[int] = []
-    for round_no in range(rounds):
-        order.extend(range(count) if round_no % 2 == 0 else reversed(range(count)))
-    return order
-
-
 async def measure_receive(
     candidates: Sequence[Candidate],
     server: ServerProcess,
@@ -578,7 +572,7 @@ async def measure_receive(
         per_message, _, _ = await _one_round(cand, server, shape, probe, 60.0)
         counts.append(max(20, min(max_count, int(target_s / per_message))))
     timings = [Timing(cand.label, nbytes) for cand in candidates]
-    for i in _interleaved(len(candidates), rounds):
+    for i in interleaved(len(candidates), rounds):
         # Generous, yet a stalled round fails in bounded time.
         limit_s = 60.0 + 20 * target_s
         seconds, client_cpu, server_cpu = await _one_round(
@@ -771,24 +765,6 @@ def run_memory_phase(server: ServerProcess, kind: str, count: int, traced: bool)
 # --- report --------------------------------------------------------------------
 
 
-def _size(nbytes: int) -> str:
-    if nbytes >= 1_000_000:
-        return f"{nbytes / 1e6:.1f} MB"
-    if nbytes >= 1_000:
-        return f"{nbytes / 1e3:.0f} KB"
-    return f"{nbytes} B"
-
-
-def _print_rows(header: Sequence[str], lines: Sequence[Sequence[str]]) -> None:
-    """A Markdown table: two text columns, then right-aligned figures."""
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-    fmt = "| " + " | ".join(f"{{:{'<' if i < 2 else '>'}{w}}}" for i, w in enumerate(widths)) + " |"
-    print(fmt.format(*header))
-    print("| " + " | ".join("-" * w for w in widths) + " |")
-    for line in lines:
-        print(fmt.format(*line))
-
-
 def _machine() -> str:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     aiohttp = _aiohttp()
@@ -811,7 +787,7 @@ class _ShapeResult:
 
     @property
     def name(self) -> str:
-        return f"({self.shape.key}) {_size(self.nbytes)}"
+        return f"({self.shape.key}) {size_text(self.nbytes)}"
 
 
 def _print_receive(results: Sequence[_ShapeResult]) -> None:
@@ -831,7 +807,7 @@ def _print_receive(results: Sequence[_ShapeResult]) -> None:
         for r in results
         for t in r.timings
     ]
-    _print_rows((*header, "server CPU"), lines)
+    print_rows((*header, "server CPU"), lines)
 
 
 def _print_ceiling(results: Sequence[_ShapeResult]) -> None:
@@ -847,7 +823,7 @@ def _print_ceiling(results: Sequence[_ShapeResult]) -> None:
         for r in results
         for mode, rate in r.ceiling.items()
     ]
-    _print_rows(header, lines)
+    print_rows(header, lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -942,7 +918,7 @@ def _run_all(server: ServerProcess, quick: bool, connections: int) -> None:
         )
         for kind, (rss, traced) in memory.items()
     ]
-    _print_rows(header, lines)
+    print_rows(header, lines)
 
     print("\n## Goals\n")
     for r in results:
@@ -950,7 +926,7 @@ def _run_all(server: ServerProcess, quick: bool, connections: int) -> None:
         ratio, paired = manager.ratio_to(raw), manager.paired_ratio_to(raw)
         verdict = "PASS" if min(ratio, paired) >= r.shape.goal else "FAIL"
         print(
-            f"{verdict} ({r.shape.key}) {r.shape.title} {_size(r.nbytes)}: manager/raw "
+            f"{verdict} ({r.shape.key}) {r.shape.title} {size_text(r.nbytes)}: manager/raw "
             f"{ratio:.3f}x (paired {paired:.3f}x), goal >= {r.shape.goal:g}x"
         )
     manager_rss = memory["manager"][0]["rss_per_connection"]

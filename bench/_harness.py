@@ -1,0 +1,36 @@
+"""What the benchmark scripts share: interleaved rounds and Markdown tables.
+
+Imported by the scripts beside it (``bench/`` is put on ``sys.path`` by each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = ["interleaved", "print_rows", "size_text"]
+
+
+def interleaved(count: int, rounds: int) -> list[int]:
+    """Candidate indexes in run order: forward, backward, forward, …"""
+    order: list[int] = []
+    for round_no in range(rounds):
+        order.extend(range(count) if round_no % 2 == 0 else reversed(range(count)))
+    return order
+
+
+def size_text(nbytes: int) -> str:
+    if nbytes >= 1_000_000:
+        return f"{nbytes / 1e6:.1f} MB"
+    if nbytes >= 1_000:
+        return f"{nbytes / 1e3:.0f} KB"
+    return f"{nbytes} B"
+
+
+def print_rows(header: Sequence[str], lines: Sequence[Sequence[str]]) -> None:
+    """A Markdown table: two text columns, then right-aligned figures."""
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    fmt = "| " + " | ".join(f"{{:{'<' if i < 2 else '>'}{w}}}" for i, w in enumerate(widths)) + " |"
+    print(fmt.format(*header))
+    print("| " + " | ".join("-" * w for w in widths) + " |")
+    for line in lines:
+        print(fmt.format(*line))
