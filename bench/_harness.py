@@ -5,9 +5,41 @@ Imported by the scripts beside it (``bench/`` is put on ``sys.path`` by each).
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-__all__ = ["interleaved", "print_rows", "size_text"]
+__all__ = ["Timing", "interleaved", "print_rows", "size_text"]
+
+
+@dataclass
+class Timing:
+    """Seconds per call of one candidate, one entry per round."""
+
+    label: str
+    nbytes: int
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def best(self) -> float:
+        return min(self.seconds)
+
+    @property
+    def msgs_per_s(self) -> float:
+        return 1.0 / self.best
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.nbytes / self.best / 1e6
+
+    def ratio_to(self, baseline: Timing) -> float:
+        """Throughput relative to ``baseline``, best round against best round."""
+        return baseline.best / self.best
+
+    def paired_ratio_to(self, baseline: Timing) -> float:
+        """The median over the rounds of the throughput ratio within each round."""
+        pairs = zip(baseline.seconds, self.seconds, strict=True)
+        return statistics.median(base / ours for base, ours in pairs)
 
 
 def interleaved(count: int, rounds: int) -> list[int]:

@@ -47,14 +47,14 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import repeat
 from typing import Any, Final
 
 import msgspec
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _harness, beside us
-from _harness import interleaved, print_rows, size_text
+from _harness import Timing, interleaved, print_rows, size_text
 from syncwire.protocol import (
     Mutation,
     MutationResponse,
@@ -237,36 +237,6 @@ class Candidate:
     gc_off: bool = False
 
 
-@dataclass
-class Timing:
-    """Seconds per call of one candidate, one entry per round."""
-
-    label: str
-    nbytes: int
-    seconds: list[float] = field(default_factory=list)
-
-    @property
-    def best(self) -> float:
-        return min(self.seconds)
-
-    @property
-    def msgs_per_s(self) -> float:
-        return 1.0 / self.best
-
-    @property
-    def mb_per_s(self) -> float:
-        return self.nbytes / self.best / 1e6
-
-    def speedup_over(self, baseline: Timing) -> float:
-        """How many times as fast as ``baseline``, best round against best round."""
-        return baseline.best / self.best
-
-    def paired_speedup_over(self, baseline: Timing) -> float:
-        """The median over the rounds of the speedup within each round."""
-        pairs = zip(baseline.seconds, self.seconds, strict=True)
-        return statistics.median(base / ours for base, ours in pairs)
-
-
 def _seconds_per_call(cand: Candidate, number: int) -> float:
     gc.collect()  # every repetition starts from the same heap state
     if not cand.gc_off:
@@ -387,8 +357,8 @@ def _print_all_in(frame: Frame, timings: Sequence[Timing]) -> None:
         for t, net in ((base, None), (loads, net_loads), (typed, net_typed))
     ]
     print_rows(header, lines)
-    gross = typed.speedup_over(loads)
-    gross_paired = typed.paired_speedup_over(loads)
+    gross = typed.ratio_to(loads)
+    gross_paired = typed.paired_ratio_to(loads)
     net = (loads.best - base.best) / (typed.best - base.best)
     net_paired = statistics.median(j / t for j, t in zip(net_loads, net_typed, strict=True))
     print(
@@ -466,8 +436,8 @@ def _print_table(groups: Sequence[tuple[str, Sequence[Timing]]]) -> None:
             t.label,
             _rate(t.msgs_per_s),
             f"{t.mb_per_s:,.1f}",
-            f"{t.speedup_over(ts[0]):.2f}x",
-            f"{t.paired_speedup_over(ts[0]):.2f}x",
+            f"{t.ratio_to(ts[0]):.2f}x",
+            f"{t.paired_ratio_to(ts[0]):.2f}x",
         )
         for shape, ts in groups
         for t in ts
@@ -506,7 +476,7 @@ def _print_gc_table(results: Sequence[_ShapeResult]) -> None:
             _rate(on.msgs_per_s),
             _rate(off.msgs_per_s),
             f"{1 - off.best / on.best:.0%}",  # the part of the GC-on time GC takes
-            f"{off.speedup_over(r.parse_no_gc[0]):.2f}x",
+            f"{off.ratio_to(r.parse_no_gc[0]):.2f}x",
         )
         for r in results
         for on, off in zip(r.parse[:2], r.parse_no_gc, strict=True)
@@ -581,9 +551,9 @@ def _run_all(quick: bool) -> None:
     print(f"\n## Goal: typed parse >= {GOAL:g}x json.loads on every shape (bytes frames)\n")
     print("(PASS needs both the best-of ratio and the paired median at or above the goal.)")
     for r in results:
-        ratio = r.parse[1].speedup_over(r.parse[0])
-        paired = r.parse[1].paired_speedup_over(r.parse[0])
-        str_ratio = r.parse[3].speedup_over(r.parse[2])
+        ratio = r.parse[1].ratio_to(r.parse[0])
+        paired = r.parse[1].paired_ratio_to(r.parse[0])
+        str_ratio = r.parse[3].ratio_to(r.parse[2])
         verdict = "PASS" if min(ratio, paired) >= GOAL else "FAIL"
         print(
             f"{verdict} ({r.frame.key}) {r.frame.title} {size_text(len(r.frame.data))}: "

@@ -69,7 +69,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.version import version as websockets_version
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _harness, beside us
-from _harness import interleaved, print_rows, size_text
+from _harness import Timing, interleaved, print_rows, size_text
 from syncwire.manager import OnMessageResponse, WebSocketManager
 from syncwire.protocol import (
     MutationResponse,
@@ -507,35 +507,11 @@ class Candidate:
 
 
 @dataclass
-class Timing:
-    """Seconds per message of one candidate, one entry per round, plus CPU shares."""
+class CpuTiming(Timing):
+    """A Timing that also records the client's and the server's CPU share per round."""
 
-    label: str
-    nbytes: int
-    seconds: list[float] = field(default_factory=list)
     client_cpu: list[float] = field(default_factory=list)
     server_cpu: list[float] = field(default_factory=list)
-
-    @property
-    def best(self) -> float:
-        return min(self.seconds)
-
-    @property
-    def msgs_per_s(self) -> float:
-        return 1.0 / self.best
-
-    @property
-    def mb_per_s(self) -> float:
-        return self.nbytes / self.best / 1e6
-
-    def ratio_to(self, baseline: Timing) -> float:
-        """Throughput relative to ``baseline``, best round against best round."""
-        return baseline.best / self.best
-
-    def paired_ratio_to(self, baseline: Timing) -> float:
-        """The median over the rounds of the throughput ratio within each round."""
-        pairs = zip(baseline.seconds, self.seconds, strict=True)
-        return statistics.median(base / ours for base, ours in pairs)
 
 
 async def _one_round(
@@ -564,14 +540,14 @@ async def measure_receive(
     rounds: int,
     target_s: float,
     max_count: int,
-) -> list[Timing]:
+) -> list[CpuTiming]:
     """Interleaved rounds of every candidate on one shape."""
     counts = []
     for cand in candidates:  # warm up, and size a round to about target_s
         probe = max(20, min(2_000, max_count // 10))
         per_message, _, _ = await _one_round(cand, server, shape, probe, 60.0)
         counts.append(max(20, min(max_count, int(target_s / per_message))))
-    timings = [Timing(cand.label, nbytes) for cand in candidates]
+    timings = [CpuTiming(cand.label, nbytes) for cand in candidates]
     for i in interleaved(len(candidates), rounds):
         # Generous, yet a stalled round fails in bounded time.
         limit_s = 60.0 + 20 * target_s
@@ -782,7 +758,7 @@ def _machine() -> str:
 class _ShapeResult:
     shape: Shape
     nbytes: int
-    timings: list[Timing]
+    timings: list[CpuTiming]
     ceiling: dict[str, float]  # mode -> msgs/s the server delivers to a byte counter
 
     @property
