@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -85,6 +86,16 @@ def make_manager(
     )
     recorder.manager = manager
     return manager, recorder
+
+
+def bare_manager(url: str, **options: Any) -> WebSocketManager:
+    """A manager whose callbacks do nothing, for tests about the connection alone."""
+    return WebSocketManager(
+        url,
+        on_open=lambda _: None,
+        on_message=lambda _: OnMessageResponse(False),
+        **options,
+    )
 
 
 async def accept_next(fake: FakeTransport) -> FakeServerConnection:
@@ -401,10 +412,8 @@ async def test_terminate_leaves_no_task_timer_or_socket() -> None:
 async def test_ten_thousand_start_terminate_cycles_leave_nothing_behind() -> None:
     fake = FakeTransport(auto_accept=True)
     for cycle in range(10_000):
-        manager = WebSocketManager(
+        manager = bare_manager(
             URL,
-            on_open=lambda _: None,
-            on_message=lambda _: OnMessageResponse(False),
             transport=fake,
         )
         if cycle % 2:
@@ -430,20 +439,16 @@ async def test_backoff_thresholds_are_parameters() -> None:
 @pytest.mark.asyncio
 async def test_manager_needs_a_running_loop_and_a_websocket_url() -> None:
     with pytest.raises(ValueError, match="ws or wss"):
-        WebSocketManager(
+        bare_manager(
             "https://x.convex.cloud",
-            on_open=lambda _: None,
-            on_message=lambda _: OnMessageResponse(False),
             transport=FakeTransport(),
         )
 
 
 def test_manager_outside_a_loop_says_so() -> None:
     with pytest.raises(RuntimeError, match="running event loop"):
-        WebSocketManager(
+        bare_manager(
             URL,
-            on_open=lambda _: None,
-            on_message=lambda _: OnMessageResponse(False),
             transport=FakeTransport(),
         )
 
@@ -491,10 +496,8 @@ class _FailingTransport:
 @pytest.mark.asyncio
 async def test_an_io_error_while_receiving_is_a_lost_connection() -> None:
     transport = _FailingTransport()
-    manager = WebSocketManager(
+    manager = bare_manager(
         URL,
-        on_open=lambda _: None,
-        on_message=lambda _: OnMessageResponse(False),
         transport=transport,
         rand=lambda: 0.5,
     )
@@ -516,10 +519,8 @@ async def test_an_io_error_while_receiving_is_a_lost_connection() -> None:
 @pytest.mark.asyncio
 async def test_a_url_no_transport_could_open_is_refused_at_once(url: str, complaint: str) -> None:
     with pytest.raises(ValueError, match=complaint):
-        WebSocketManager(
+        bare_manager(
             url,
-            on_open=lambda _: None,
-            on_message=lambda _: OnMessageResponse(False),
             transport=FakeTransport(),
         )
 
@@ -527,10 +528,8 @@ async def test_a_url_no_transport_could_open_is_refused_at_once(url: str, compla
 @pytest.mark.asyncio
 async def test_repr_shows_no_credentials_or_query() -> None:
     fake = FakeTransport()
-    manager = WebSocketManager(
+    manager = bare_manager(
         "wss://user:pw@example.convex.cloud:8443/api/sync?token=SECRET",
-        on_open=lambda _: None,
-        on_message=lambda _: OnMessageResponse(False),
         transport=fake,
     )
     async with manager:
@@ -549,10 +548,8 @@ async def test_a_transport_that_raises_outside_its_contract_is_a_failed_handshak
             Broken.attempts += 1
             raise ValueError("not a TransportError")
 
-    manager = WebSocketManager(
+    manager = bare_manager(
         URL,
-        on_open=lambda _: None,
-        on_message=lambda _: OnMessageResponse(False),
         transport=Broken(),
         rand=lambda: 0.5,
     )
@@ -572,10 +569,8 @@ async def test_stop_returns_even_if_a_callback_restarts_the_manager() -> None:
         if state.state == "stopped" and manager is not None:
             manager.try_restart()
 
-    manager = WebSocketManager(
+    manager = bare_manager(
         URL,
-        on_open=lambda _: None,
-        on_message=lambda _: OnMessageResponse(False),
         on_state_change=restart_when_stopped,
         transport=fake,
     )
