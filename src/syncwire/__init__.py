@@ -1,13 +1,23 @@
 """syncwire: an asyncio-native client for the Convex sync protocol.
 
-A WebSocket that stays alive through server restarts, overload, dead networks
-and paused apps (``WebSocketManager``), and the sync protocol it speaks
-(``syncwire.protocol``).
+``Client`` runs queries, subscriptions, mutations, actions and auth whose
+every promise survives reconnects; underneath, ``WebSocketManager`` keeps a
+WebSocket alive through server restarts, overload, dead networks and paused
+apps, speaking the sync protocol of ``syncwire.protocol``.
 """
 
 from syncwire._core.backoff import BackoffPolicy
 from syncwire._version import __version__
-from syncwire.errors import ProtocolError, SyncwireError
+from syncwire.client import Client, ClientConnectionState, Subscription, TokenFetcher
+from syncwire.errors import (
+    ClientClosedError,
+    ConnectionLostError,
+    ConvexError,
+    FatalServerError,
+    FunctionError,
+    ProtocolError,
+    SyncwireError,
+)
 from syncwire.manager import (
     ConnectionState,
     OnMessageResponse,
@@ -17,11 +27,20 @@ from syncwire.manager import (
 
 __all__ = [
     "BackoffPolicy",
+    "Client",
+    "ClientClosedError",
+    "ClientConnectionState",
+    "ConnectionLostError",
     "ConnectionState",
+    "ConvexError",
+    "FatalServerError",
+    "FunctionError",
     "OnMessageResponse",
     "ProtocolError",
     "ReconnectMetadata",
+    "Subscription",
     "SyncwireError",
+    "TokenFetcher",
     "WebSocketManager",
     "__version__",
 ]

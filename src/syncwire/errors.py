@@ -3,8 +3,14 @@
 The tree::
 
     SyncwireError                 every error this library raises on purpose
-    └── ProtocolError             a frame or value that breaks the sync protocol
-                                  (also a ValueError)
+    ├── ProtocolError             a frame or value that breaks the sync protocol
+    │                             (also a ValueError)
+    ├── FunctionError             a query, mutation or action failed on the server
+    │   └── ConvexError           ... by throwing a ConvexError: ``data`` is its payload
+    ├── ConnectionLostError       an action was in flight when the connection dropped
+    │                             (actions run at most once, so it is not re-sent)
+    ├── FatalServerError          the server ended the session (``FatalError``)
+    └── ClientClosedError         the client was closed while the call waited
 
 Errors in *your* input (a value Convex cannot represent, a bad argument) are
 plain ``TypeError``/``ValueError``, as Python users expect; ``ProtocolError`` is
@@ -13,7 +19,15 @@ reserved for what arrives over the wire, so a receive loop can catch exactly it.
 
 from __future__ import annotations
 
-__all__ = ["ProtocolError", "SyncwireError"]
+__all__ = [
+    "ClientClosedError",
+    "ConnectionLostError",
+    "ConvexError",
+    "FatalServerError",
+    "FunctionError",
+    "ProtocolError",
+    "SyncwireError",
+]
 
 
 class SyncwireError(Exception):
@@ -26,3 +40,35 @@ class ProtocolError(SyncwireError, ValueError):
     The text says what was wrong and where (a JSON path such as ``$.endVersion.ts``);
     it never contains the payload itself, which may hold user data or secrets.
     """
+
+
+class FunctionError(SyncwireError):
+    """A Convex function failed on the server; ``message`` is the server's text.
+
+    ``data`` is ``None`` here; a function that throws ``ConvexError`` raises
+    the subclass, whose ``data`` carries the thrown payload.
+    """
+
+    def __init__(self, message: str, data: object = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+
+class ConvexError(FunctionError):
+    """The function threw a ``ConvexError``; ``data`` is its payload (a Convex value).
+
+    Same name and attributes as the official Python client's ``ConvexError``.
+    """
+
+
+class ConnectionLostError(SyncwireError):
+    """The connection dropped while an action was in flight; it may or may not have run."""
+
+
+class FatalServerError(SyncwireError):
+    """The server sent ``FatalError``: the client is finished; the text is the server's."""
+
+
+class ClientClosedError(SyncwireError):
+    """The client was closed, so the call cannot complete."""

@@ -38,6 +38,7 @@ from syncwire._core.machine import (
 )
 from syncwire._core.states import ReconnectMetadata
 from syncwire._version import __version__
+from syncwire.errors import ProtocolError
 from syncwire.protocol import ClientMessage, ServerMessage
 from syncwire.protocol.chunks import DEFAULT_MAX_TRANSITION_SIZE
 from syncwire.transport import (
@@ -82,7 +83,9 @@ class WebSocketManager:
     no task, timer or socket outlives it.
 
     Callbacks run on the event loop and must not block; an exception they
-    raise is logged with its traceback and does not disturb the manager.
+    raise is logged with its traceback and does not disturb the manager,
+    except that ``on_message`` raising ``ProtocolError`` (the session is out
+    of step with the server) makes the manager reconnect.
 
     ``max_message_size`` configures the default transport (and caps chunked
     Transitions); a ``transport`` you pass keeps its own message limit.
@@ -388,6 +391,10 @@ class WebSocketManager:
                     if message is not None:
                         try:
                             synced = on_message(message).has_synced_past_last_reconnect
+                        except ProtocolError as exc:
+                            # The client's view of the session is out of step with
+                            # the server's: only a fresh session resyncs it.
+                            core.protocol_violation(attempt, "ProtocolError", str(exc), loop.time())
                         except Exception:
                             self._log.exception("on_message raised; the manager carries on")
                         else:

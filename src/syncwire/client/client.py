@@ -1,0 +1,631 @@
+"""``Client``: queries, subscriptions, mutations, actions and auth over a ``WebSocketManager``.
+
+The manager keeps a socket alive; the client makes every reconnect lossless
+(spec: client.md). On each open it sends ``Connect``, rebuilds the server's
+view of the session (auth, then every live query from version 0), re-sends
+the mutations the server may not have committed and the actions never sent;
+it tells the manager when the session has caught up, which resets the
+backoff. Everything runs on one event loop, in callbacks that never block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from syncwire._core.backoff import BackoffPolicy
+from syncwire.client.auth import REFRESH_LEEWAY, AuthManager, TokenFetcher
+from syncwire.client.function_logs import log_function_lines
+from syncwire.client.local_state import LocalState
+from syncwire.client.remote_query_set import QueryResult, RemoteQuerySet
+from syncwire.client.requests import RequestManager
+from syncwire.errors import ClientClosedError, FatalServerError
+from syncwire.manager import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    ConnectionState,
+    OnMessageResponse,
+    ReconnectMetadata,
+    WebSocketManager,
+)
+from syncwire.protocol import (
+    Action,
+    ActionResponse,
+    AuthError,
+    ClientMessage,
+    Connect,
+    ConvexValue,
+    FatalError,
+    JSONValue,
+    Mutation,
+    MutationResponse,
+    Ping,
+    QueryFailed,
+    QueryUpdated,
+    ServerMessage,
+    Transition,
+    convex_to_json,
+)
+from syncwire.transport import Transport, redact_url
+
+__all__ = ["Client", "ClientConnectionState", "Subscription", "sync_url"]
+
+_STATE_BACKLOG: Final = 1024
+"""Connection states a slow reader of ``connection_states()`` may fall behind by."""
+
+
+def sync_url(url: str) -> str:
+    """The WebSocket endpoint of a deployment URL.
+
+    ``https://happy-otter-123.convex.cloud`` → ``wss://…/api/sync`` (and
+    ``http`` → ``ws``), the endpoint the official Python client uses; a
+    ``ws://`` or ``wss://`` URL is used as it is.
+    """
+    parts = urlsplit(url)
+    if parts.scheme in ("ws", "wss"):
+        return url
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(
+            f"a deployment URL starts with https:// (or http://, ws://, wss://), "
+            f"not {parts.scheme or 'nothing'!r}"
+        )
+    if parts.query or parts.fragment or parts.path not in ("", "/"):
+        raise ValueError(
+            "a deployment URL has no path: give its origin, like https://name.convex.cloud"
+        )
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return urlunsplit((scheme, parts.netloc, "/api/sync", "", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConnectionState:
+    """An immutable snapshot: the manager's connection plus the requests in flight."""
+
+    connection: ConnectionState
+    inflight_mutations: int
+    inflight_actions: int
+    oldest_inflight_since: float | None
+    """Loop time the oldest pending request was made, while one is pending."""
+    is_authenticated: bool | None
+    """``True`` once the server confirmed the token, ``False`` after giving up."""
+
+    @property
+    def has_inflight_requests(self) -> bool:
+        return self.inflight_mutations + self.inflight_actions > 0
+
+
+class Client:
+    """A Convex client for asyncio; every promise it makes survives reconnects.
+
+    Create it in a coroutine (it connects at once) and close it with
+    ``async with`` or ``await client.close()``: no task, timer or socket is
+    left afterwards::
+
+        async with Client("https://happy-otter-123.convex.cloud") as client:
+            await client.mutation("messages:send", {"body": "hi"})
+            async for messages in client.subscribe("messages:list"):
+                print(messages)
+
+    Manager options (``transport``, ``inactivity_threshold``, ``backoff``,
+    ``max_message_size``) are passed through to ``WebSocketManager``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        transport: Transport | None = None,
+        inactivity_threshold: float = 60.0,
+        backoff: BackoffPolicy | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        refresh_leeway: float = REFRESH_LEEWAY,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._log = logger or logging.getLogger("syncwire.client")
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "Client connects at once: create it inside a running event loop "
+                "(in a coroutine), or use syncwire.ConvexClient from blocking code"
+            ) from None
+        self._url = sync_url(url)
+        self._session_id = str(uuid.uuid4())
+        self._max_observed_timestamp: int | None = None
+        self._state = LocalState()
+        self._remote = RemoteQuerySet()
+        self._requests = RequestManager()
+        self._next_request_id = 0
+        self._subscriptions: dict[int, list[Subscription]] = {}
+        self._state_streams: set[_StateStream] = set()
+        self._ended: BaseException | None = None
+        self._closing: asyncio.Task[None] | None = None
+        self._auth = AuthManager(_AuthHost(self), self._log, refresh_leeway=refresh_leeway)
+        self._manager = WebSocketManager(
+            self._url,
+            on_open=self._on_open,
+            on_message=self._on_message,
+            on_resume=self._on_resume,
+            on_state_change=self._on_manager_state,
+            transport=transport,
+            inactivity_threshold=inactivity_threshold,
+            backoff=backoff,
+            max_message_size=max_message_size,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Client {redact_url(self._url)} {self._manager.socket_state()}>"
+
+    @property
+    def session_id(self) -> str:
+        """One UUID for the client's whole life, sent in every ``Connect``."""
+        return self._session_id
+
+    # -- functions --------------------------------------------------------------------
+
+    async def query(self, name: str, args: Mapping[str, ConvexValue] | None = None) -> Any:
+        """Run a query once: its first result over the sync socket."""
+        subscription = self.subscribe(name, args)
+        try:
+            return await subscription.next()
+        except StopAsyncIteration:
+            raise ClientClosedError("the client was closed before the query returned") from None
+        finally:
+            subscription.unsubscribe()
+
+    async def mutation(self, name: str, args: Mapping[str, ConvexValue] | None = None) -> Any:
+        """Run a mutation; returns once its effects are visible to this client's queries.
+
+        Re-sent with the same request id after a reconnect until the server
+        has answered and a Transition covers it, so it commits exactly once.
+        """
+        return await self._request(Mutation, name, args)
+
+    async def action(self, name: str, args: Mapping[str, ConvexValue] | None = None) -> Any:
+        """Run an action. Actions run at most once: one in flight when the
+        connection drops raises ``ConnectionLostError``."""
+        return await self._request(Action, name, args)
+
+    def subscribe(self, name: str, args: Mapping[str, ConvexValue] | None = None) -> Subscription:
+        """Subscribe to a query: an async iterator of its values, newest first.
+
+        Subscribers to the same query and args share one server subscription.
+        A reader that falls behind skips to the latest value. Call
+        ``unsubscribe()`` (or use ``async with``) when done.
+        """
+        self._check_usable()
+        query, modification = self._state.subscribe(name, _checked_args(args))
+        if modification is not None:
+            self._send(modification)
+        subscription = Subscription(self, query.query_id, query.udf_path)
+        self._subscriptions.setdefault(query.query_id, []).append(subscription)
+        result = self._remote.results.get(query.query_id)
+        if result is not None:
+            subscription._deliver(result)  # a shared query's current value
+        return subscription
+
+    # -- auth ---------------------------------------------------------------------------
+
+    def set_auth(
+        self,
+        token: str | TokenFetcher,
+        *,
+        on_change: Callable[[bool], None] | None = None,
+    ) -> None:
+        """Authenticate as a user, with a JWT or a token fetcher.
+
+        A fetcher is called as ``fetcher(force_refresh)`` (sync or async) and
+        returns a JWT or ``None``; it is asked again before the token expires
+        and when the server rejects it. ``on_change(True)`` is called when the
+        server confirms a token, ``on_change(False)`` when it gives up.
+        """
+        self._check_usable()
+        if isinstance(token, str):
+            if not token:
+                raise ValueError("the auth token is empty; use clear_auth() to sign out")
+
+            def constant(_force_refresh: bool, token: str = token) -> str:
+                return token
+
+            self._auth.configure(constant, on_change, static=True)
+        elif callable(token):
+            self._auth.configure(token, on_change, static=False)
+        else:
+            raise TypeError(
+                f"set_auth takes a token or a token fetcher, not {type(token).__name__}"
+            )
+
+    def clear_auth(self) -> None:
+        """Sign out: later function calls run without an identity."""
+        self._check_usable()
+        self._auth.clear()
+        self._send_if(self._state.clear_auth())
+
+    def set_admin_auth(
+        self, admin_key: str, acting_as: Mapping[str, JSONValue] | None = None
+    ) -> None:
+        """Authenticate with a deployment admin key (optionally acting as a user identity)."""
+        self._check_usable()
+        if not admin_key:
+            raise ValueError("the admin key is empty")
+        self._auth.clear()
+        self._send_if(self._state.set_admin_auth(admin_key, dict(acting_as) if acting_as else None))
+
+    # -- connection ----------------------------------------------------------------------
+
+    def connection_state(self) -> ClientConnectionState:
+        """The connection and the requests in flight, now."""
+        mutations, actions, oldest = self._requests.counts()
+        return ClientConnectionState(
+            connection=self._manager.connection_state(),
+            inflight_mutations=mutations,
+            inflight_actions=actions,
+            oldest_inflight_since=oldest,
+            is_authenticated=self._auth.is_authenticated,
+        )
+
+    def connection_states(self) -> AsyncIterator[ClientConnectionState]:
+        """Every change of ``connection_state()`` from now on, until the client closes.
+
+        A reader more than 1,024 changes behind loses the oldest ones.
+        """
+        stream = _StateStream(self)
+        if self._ended is None:
+            self._state_streams.add(stream)
+        stream._push(self.connection_state())
+        return stream
+
+    async def close(self) -> None:
+        """Close for good: pending calls raise ``ClientClosedError``; returns once no
+        task, timer or socket is left. Idempotent."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(
+                self._shut_down(ClientClosedError("the client is closed"))
+            )
+        await asyncio.shield(self._closing)
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- the manager's callbacks -----------------------------------------------------------
+
+    def _on_open(self, metadata: ReconnectMetadata) -> None:
+        self._send(
+            Connect(
+                connection_count=metadata.connection_count,
+                last_close_reason=metadata.last_close_reason,
+                client_ts=metadata.client_ts,
+                session_id=self._session_id,
+                max_observed_timestamp=self._max_observed_timestamp,
+            )
+        )
+        self._remote = RemoteQuerySet()
+        authenticate, query_set = self._state.restart()
+        self._send_if(authenticate)
+        self._send(query_set)
+        for request in self._requests.restart():
+            self._send(request)
+        self._publish_state()
+
+    def _on_resume(self) -> None:
+        authenticate, query_set = self._state.resume()
+        self._send_if(authenticate)
+        self._send_if(query_set)
+        for request in self._requests.resume():
+            self._send(request)
+
+    def _on_message(self, message: ServerMessage) -> OnMessageResponse:
+        match message:
+            case Transition():
+                self._on_transition(message)
+            case MutationResponse() | ActionResponse():
+                self._on_response(message)
+            case AuthError():
+                self._auth.on_auth_error(message)
+            case FatalError():
+                self._log.error("the server ended the session: %s", message.error)
+                self._end(FatalServerError(message.error))
+            case Ping():
+                pass
+        return OnMessageResponse(
+            self._requests.has_synced_past_last_reconnect()
+            and self._state.has_synced_past_last_reconnect()
+        )
+
+    def _on_transition(self, transition: Transition) -> None:
+        changed = self._remote.transition(transition)  # ProtocolError: the manager resyncs
+        self._observe(transition.end_version.ts)
+        self._auth.on_transition(transition)
+        if transition.end_version.identity > transition.start_version.identity:
+            self._state.mark_auth_confirmed()
+        self._state.transition(transition)
+        local = self._state
+        for modification in transition.modifications:
+            if isinstance(modification, QueryUpdated | QueryFailed) and modification.log_lines:
+                query = local.query(modification.query_id)
+                if query is not None:
+                    log_function_lines(self._log, "Q", query.udf_path, modification.log_lines)
+        results = self._remote.results
+        for query_id in changed:
+            for subscription in self._subscriptions.get(query_id, ()):
+                subscription._deliver(results[query_id])
+        self._requests.remove_completed(self._remote.version.ts)
+        self._publish_state()
+
+    def _on_response(self, response: MutationResponse | ActionResponse) -> None:
+        if isinstance(response, MutationResponse) and response.success and response.ts is not None:
+            self._observe(response.ts)
+        path = self._requests.on_response(response)
+        if path is not None and response.log_lines:
+            kind: Literal["M", "A"] = "M" if isinstance(response, MutationResponse) else "A"
+            log_function_lines(self._log, kind, path, response.log_lines)
+        # A re-sent mutation's answer may arrive after a Transition that covers it.
+        self._requests.remove_completed(self._remote.version.ts)
+        self._publish_state()
+
+    def _on_manager_state(self, _state: ConnectionState) -> None:
+        self._publish_state()
+
+    # -- internals --------------------------------------------------------------------------
+
+    async def _request(
+        self,
+        kind: type[Mutation] | type[Action],
+        name: str,
+        args: Mapping[str, ConvexValue] | None,
+    ) -> Any:
+        self._check_usable()
+        if not isinstance(name, str) or not name:
+            raise TypeError("the function name must be a non-empty str")
+        message = kind(request_id=self._next_request_id, udf_path=name, args=_checked_args(args))
+        self._next_request_id += 1
+        loop = self._loop
+        future: asyncio.Future[Any] = loop.create_future()
+
+        def settle(result: object, error: BaseException | None) -> None:
+            if future.done():
+                return  # the caller stopped waiting (cancelled)
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+
+        sent = self._manager.send_message(message)
+        self._requests.request(message, settle, sent=sent, now=loop.time())
+        self._publish_state()
+        return await future
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        subscribers = self._subscriptions.get(subscription.query_id)
+        if subscribers is None or subscription not in subscribers:
+            return
+        subscribers.remove(subscription)
+        if not subscribers:
+            del self._subscriptions[subscription.query_id]
+        if self._ended is None:
+            self._send_if(self._state.unsubscribe(subscription.query_id))
+
+    def _observe(self, ts: int) -> None:
+        if self._max_observed_timestamp is None or ts > self._max_observed_timestamp:
+            self._max_observed_timestamp = ts
+
+    def _send(self, message: ClientMessage) -> None:
+        self._manager.send_message(message)
+
+    def _send_if(self, message: ClientMessage | None) -> None:
+        if message is not None:
+            self._manager.send_message(message)
+
+    def _check_usable(self) -> None:
+        if self._ended is not None:
+            raise self._ended
+
+    def _end(self, error: BaseException) -> None:
+        """A FatalError: every pending call and subscription fails with it."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._shut_down(error))
+
+    async def _shut_down(self, error: BaseException) -> None:
+        self._ended = error
+        fatal = not isinstance(error, ClientClosedError)
+        self._requests.fail_all(error)
+        for subscribers in list(self._subscriptions.values()):
+            for subscription in subscribers:
+                subscription._finish(error if fatal else None)
+        self._subscriptions.clear()
+        await self._auth.close()
+        await self._manager.terminate()
+        self._publish_state()
+        for stream in list(self._state_streams):
+            stream._finish()
+
+    def _publish_state(self) -> None:
+        if self._state_streams:
+            snapshot = self.connection_state()
+            for stream in self._state_streams:
+                stream._push(snapshot)
+
+
+class Subscription:
+    """A query's values as an async iterator; ``unsubscribe()`` ends it.
+
+    Iteration yields the query's latest value each time it changes; a reader
+    that falls behind skips to the newest. A failed query raises its
+    ``FunctionError`` from the iteration (the next value may succeed again).
+    """
+
+    __slots__ = ("_client", "_error", "_finished", "_latest", "_waiter", "query_id", "udf_path")
+
+    def __init__(self, client: Client, query_id: int, udf_path: str) -> None:
+        self._client = client
+        self.query_id = query_id
+        """Shared by every subscriber to the same query and args."""
+        self.udf_path = udf_path
+        self._latest: QueryResult | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._finished = False
+        self._error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        status = "ended" if self._finished else "live"
+        return f"<Subscription {self.udf_path} query {self.query_id} {status}>"
+
+    async def next(self) -> Any:
+        """The next value (the current one, if not yet read).
+
+        Raises ``StopAsyncIteration`` once unsubscribed or the client closed,
+        and the server's ``FatalServerError`` if it ended the session.
+        """
+        while self._latest is None:
+            if self._finished:
+                if self._error is not None:
+                    raise self._error
+                raise StopAsyncIteration
+            if self._waiter is not None:
+                raise RuntimeError("another task is already waiting for this subscription")
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        result, self._latest = self._latest, None
+        return result.unwrap()
+
+    def unsubscribe(self) -> None:
+        """Stop receiving; the last subscriber of a query removes it from the server."""
+        if not self._finished:
+            self._client._unsubscribe(self)
+            self._finish(None)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self.next()
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.unsubscribe()
+
+    def _deliver(self, result: QueryResult) -> None:
+        self._latest = result
+        self._wake()
+
+    def _finish(self, error: BaseException | None) -> None:
+        self._finished, self._error = True, error
+        self._latest = None
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+class _StateStream:
+    """``Client.connection_states()``: a bounded queue of snapshots."""
+
+    __slots__ = ("_client", "_finished", "_queue", "_waiter")
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._queue: collections.deque[ClientConnectionState] = collections.deque(
+            maxlen=_STATE_BACKLOG
+        )
+        self._waiter: asyncio.Future[None] | None = None
+        self._finished = client._ended is not None
+
+    def __aiter__(self) -> _StateStream:
+        return self
+
+    async def __anext__(self) -> ClientConnectionState:
+        while not self._queue:
+            if self._finished:
+                raise StopAsyncIteration
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._queue.popleft()
+
+    async def aclose(self) -> None:
+        self._client._state_streams.discard(self)
+        self._finish()
+
+    def _push(self, snapshot: ClientConnectionState) -> None:
+        if not self._queue or self._queue[-1] != snapshot:
+            self._queue.append(snapshot)
+            self._wake()
+
+    def _finish(self) -> None:
+        self._finished = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class _AuthHost:
+    """The client as the auth manager sees it."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def pause_socket(self) -> None:
+        self._client._state.pause()
+        self._client._manager.pause()
+
+    def resume_socket(self) -> None:
+        client = self._client
+        client._manager.resume()  # on_resume (same socket) or on_open (a new one) send the changes
+        if client._state.paused:
+            # No socket to resume: the next open sends the whole state anyway.
+            client._state.resume()
+
+    async def stop_socket(self) -> None:
+        await self._client._manager.stop()
+
+    def restart_socket(self) -> None:
+        self._client._manager.try_restart()
+
+    def authenticate(self, token: str) -> None:
+        self._client._send_if(self._client._state.set_auth(token))
+
+    def clear_auth(self) -> None:
+        self._client._send_if(self._client._state.clear_auth())
+
+    def identity_version(self) -> int:
+        return self._client._state.identity_version
+
+    def current_token(self) -> str | None:
+        return self._client._state.auth_token
+
+
+def _checked_args(args: Mapping[str, ConvexValue] | None) -> Mapping[str, ConvexValue]:
+    """Arguments as Convex wants them, checked now so that a bad one fails the call."""
+    if args is None:
+        return {}
+    if not isinstance(args, Mapping):
+        raise TypeError(f"args must be a dict, not {type(args).__name__}")
+    convex_to_json(dict(args))  # raises TypeError/ValueError naming the bad field
+    return args

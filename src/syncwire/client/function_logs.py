@@ -1,0 +1,43 @@
+"""Log lines from Convex functions, as convex-js ``logForFunction`` prints them.
+
+The server sends ``console.log`` output as ``"[LEVEL] text"``; it is logged
+as ``[CONVEX Q(path)] [LEVEL] text`` (Q, M or A for query, mutation or
+action) at the matching Python level.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from typing import Final, Literal
+
+__all__ = ["log_function_lines"]
+
+_LEVEL_PREFIX: Final = re.compile(r"\[(.*?)\] ")
+_LEVELS: Final = {
+    "DEBUG": logging.DEBUG,
+    "LOG": logging.INFO,
+    "INFO": logging.INFO,
+    "WARN": logging.WARNING,
+    "ERROR": logging.ERROR,
+}
+
+
+def log_function_lines(
+    logger: logging.Logger, kind: Literal["Q", "M", "A"], udf_path: str, lines: Iterable[str]
+) -> None:
+    for line in lines:
+        match = _LEVEL_PREFIX.match(line)
+        if match is None:
+            logger.error("[CONVEX %s(%s)] Could not parse console.log", kind, udf_path)
+            continue
+        level = match.group(1)
+        logger.log(
+            _LEVELS.get(level, logging.INFO),
+            "[CONVEX %s(%s)] [%s] %s",
+            kind,
+            udf_path,
+            level,
+            line[match.end() :],
+        )

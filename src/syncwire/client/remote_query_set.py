@@ -1,0 +1,83 @@
+"""The server's side of the session: results at a version (convex-js ``remote_query_set.ts``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from syncwire.errors import ConvexError, FunctionError, ProtocolError
+from syncwire.protocol import (
+    UNSET,
+    JSONValue,
+    QueryFailed,
+    QueryUpdated,
+    StateVersion,
+    Transition,
+    UnsetType,
+    json_to_convex,
+)
+
+__all__ = ["INITIAL_VERSION", "QueryResult", "RemoteQuerySet"]
+
+INITIAL_VERSION = StateVersion(query_set=0, identity=0, ts=0)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """A query's latest result: a value, or the error the server reported."""
+
+    value: object = None
+    error: FunctionError | None = None
+
+    def unwrap(self) -> object:
+        """The value, or raise the query's error."""
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+class RemoteQuerySet:
+    """Results by queryId plus the version they are at; reset on every open."""
+
+    __slots__ = ("results", "version")
+
+    def __init__(self) -> None:
+        self.version = INITIAL_VERSION
+        self.results: dict[int, QueryResult] = {}
+
+    def transition(self, transition: Transition) -> list[int]:
+        """Apply one Transition; returns the queryIds whose result it changed.
+
+        Raises ``ProtocolError`` when it does not start where we are: the
+        session is out of step and only a reconnect resyncs it.
+        """
+        start = transition.start_version
+        if start != self.version:
+            raise ProtocolError(
+                f"a Transition starts at {_text(start)} but the client is at {_text(self.version)}"
+            )
+        changed: list[int] = []
+        results = self.results
+        for modification in transition.modifications:
+            query_id = modification.query_id
+            if isinstance(modification, QueryUpdated):
+                results[query_id] = QueryResult(value=json_to_convex(modification.value))
+            elif isinstance(modification, QueryFailed):
+                error = function_error(modification.error_message, modification.error_data)
+                results[query_id] = QueryResult(error=error)
+            else:
+                results.pop(query_id, None)
+                continue
+            changed.append(query_id)
+        self.version = transition.end_version
+        return changed
+
+
+def function_error(message: str, error_data: JSONValue | UnsetType) -> FunctionError:
+    """The typed exception for a failed query, mutation or action."""
+    if error_data is UNSET:
+        return FunctionError(message)
+    return ConvexError(message, json_to_convex(error_data))
+
+
+def _text(version: StateVersion) -> str:
+    return f"(querySet {version.query_set}, identity {version.identity}, ts {version.ts})"

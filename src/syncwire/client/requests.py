@@ -1,0 +1,144 @@
+"""Mutations and actions in flight (convex-js ``request_manager.ts``).
+
+Mutations are idempotent on the server (keyed by session and requestId), so
+every one not yet *observed* is re-sent on reconnect, and a successful one is
+delivered only once a Transition covers its timestamp (read-your-writes).
+Actions run at most once: one that was sent and not answered when the
+connection dropped fails with ``ConnectionLostError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from syncwire.client.remote_query_set import function_error
+from syncwire.errors import ConnectionLostError
+from syncwire.protocol import Action, ActionResponse, Mutation, MutationResponse, json_to_convex
+
+__all__ = ["ACTION_LOST", "RequestManager", "Settle"]
+
+ACTION_LOST = "Connection lost while action was in flight"
+
+Settle = Callable[[object, BaseException | None], None]
+"""Called once with ``(result, None)`` or ``(None, error)``."""
+
+
+class _Status(Enum):
+    NOT_SENT = "not sent"
+    REQUESTED = "requested"
+    COMPLETED = "completed"
+    """A mutation the server answered, waiting for a Transition to cover ``ts``."""
+
+
+@dataclass(slots=True)
+class _Request:
+    message: Mutation | Action
+    settle: Settle
+    status: _Status
+    sent_at: float
+    ts: int = 0
+    result: object = None
+
+
+class RequestManager:
+    """Requests by requestId, in the order they were made."""
+
+    __slots__ = ("_older_than_restart", "_requests")
+
+    def __init__(self) -> None:
+        self._requests: dict[int, _Request] = {}
+        self._older_than_restart: set[int] = set()
+
+    def request(
+        self, message: Mutation | Action, settle: Settle, *, sent: bool, now: float
+    ) -> None:
+        status = _Status.REQUESTED if sent else _Status.NOT_SENT
+        self._requests[message.request_id] = _Request(message, settle, status, now)
+
+    def on_response(self, response: MutationResponse | ActionResponse) -> str | None:
+        """Settle what can be settled now; returns the request's path if it is ours."""
+        request = self._requests.get(response.request_id)
+        if request is None:
+            return None
+        if isinstance(response, MutationResponse) and response.success:
+            # Held until a Transition covers ``ts``; a re-sent mutation's second
+            # answer carries the same result.
+            request.status, request.ts = _Status.COMPLETED, response.ts or 0
+            request.result = json_to_convex(response.result)
+            return request.message.udf_path
+        del self._requests[response.request_id]
+        self._older_than_restart.discard(response.request_id)
+        if response.success:
+            request.settle(json_to_convex(response.result), None)
+        else:
+            message = response.result if isinstance(response.result, str) else str(response.result)
+            request.settle(None, function_error(message, response.error_data))
+        return request.message.udf_path
+
+    def remove_completed(self, ts: int) -> None:
+        """Deliver the mutations whose effects are visible at ``ts``."""
+        done = [
+            request_id
+            for request_id, request in self._requests.items()
+            if request.status is _Status.COMPLETED and request.ts <= ts
+        ]
+        for request_id in done:
+            request = self._requests.pop(request_id)
+            self._older_than_restart.discard(request_id)
+            request.settle(request.result, None)
+
+    def restart(self) -> list[Mutation | Action]:
+        """On every open (spec on_open step 5): what to send, in request order."""
+        self._older_than_restart = set(self._requests)
+        to_send: list[Mutation | Action] = []
+        lost: list[_Request] = []
+        for request in self._requests.values():
+            if request.status is _Status.NOT_SENT or isinstance(request.message, Mutation):
+                # Unsent requests go out now; mutations are re-sent until observed.
+                if request.status is _Status.NOT_SENT:
+                    request.status = _Status.REQUESTED
+                to_send.append(request.message)
+            else:
+                lost.append(request)
+        for request in lost:
+            request_id = request.message.request_id
+            del self._requests[request_id]
+            self._older_than_restart.discard(request_id)
+            request.settle(None, ConnectionLostError(ACTION_LOST))
+        return to_send
+
+    def resume(self) -> list[Mutation | Action]:
+        """After a pause: the requests made meanwhile, never sent."""
+        to_send = []
+        for request in self._requests.values():
+            if request.status is _Status.NOT_SENT:
+                request.status = _Status.REQUESTED
+                to_send.append(request.message)
+        return to_send
+
+    def fail_all(self, error: BaseException) -> None:
+        """The client is finished: every pending request fails with ``error``."""
+        requests = list(self._requests.values())
+        self._requests.clear()
+        self._older_than_restart.clear()
+        for request in requests:
+            request.settle(None, error)
+
+    def has_synced_past_last_reconnect(self) -> bool:
+        """No request that was pending at the last restart still is."""
+        return not self._older_than_restart
+
+    def counts(self) -> tuple[int, int, float | None]:
+        """(mutations, actions, when the oldest was made) of what is pending."""
+        mutations = actions = 0
+        oldest: float | None = None
+        for request in self._requests.values():
+            if isinstance(request.message, Mutation):
+                mutations += 1
+            else:
+                actions += 1
+            if oldest is None or request.sent_at < oldest:
+                oldest = request.sent_at
+        return mutations, actions, oldest
