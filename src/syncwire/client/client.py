@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import random
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -113,7 +114,9 @@ class Client:
                 print(messages)
 
     Manager options (``transport``, ``inactivity_threshold``, ``backoff``,
-    ``max_message_size``) are passed through to ``WebSocketManager``.
+    ``max_message_size``, ``rand`` for the jitter) are passed through to
+    ``WebSocketManager``. ``refresh_leeway`` is how many seconds before an
+    auth token expires the fetcher is asked for the next one.
     """
 
     def __init__(
@@ -126,6 +129,7 @@ class Client:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         refresh_leeway: float = REFRESH_LEEWAY,
         logger: logging.Logger | None = None,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self._log = logger or logging.getLogger("syncwire.client")
         try:
@@ -157,6 +161,7 @@ class Client:
             inactivity_threshold=inactivity_threshold,
             backoff=backoff,
             max_message_size=max_message_size,
+            rand=rand,
         )
 
     def __repr__(self) -> str:
