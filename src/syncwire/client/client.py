@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import copy
 import logging
 import random
 import uuid
@@ -27,7 +28,7 @@ from syncwire.client.function_logs import log_function_lines
 from syncwire.client.local_state import LocalState
 from syncwire.client.remote_query_set import QueryResult, RemoteQuerySet
 from syncwire.client.requests import RequestManager
-from syncwire.errors import ClientClosedError, FatalServerError
+from syncwire.errors import ClientClosedError, FatalServerError, SyncwireError
 from syncwire.manager import (
     DEFAULT_MAX_MESSAGE_SIZE,
     ConnectionState,
@@ -148,7 +149,7 @@ class Client:
         self._next_request_id = 0
         self._subscriptions: dict[int, list[Subscription]] = {}
         self._state_streams: set[_StateStream] = set()
-        self._ended: BaseException | None = None
+        self._ended: SyncwireError | None = None
         self._closing: asyncio.Task[None] | None = None
         self._auth = AuthManager(_AuthHost(self), self._log, refresh_leeway=refresh_leeway)
         self._manager = WebSocketManager(
@@ -289,10 +290,8 @@ class Client:
     async def close(self) -> None:
         """Close for good: pending calls raise ``ClientClosedError``; returns once no
         task, timer or socket is left. Idempotent."""
-        if self._closing is None:
-            self._closing = asyncio.ensure_future(
-                self._shut_down(ClientClosedError("the client is closed"))
-            )
+        self._end(ClientClosedError("the client is closed"))
+        assert self._closing is not None  # noqa: S101 - set by _end
         await asyncio.shield(self._closing)
 
     async def __aenter__(self) -> Client:
@@ -334,6 +333,8 @@ class Client:
             self._send(request)
 
     def _on_message(self, message: ServerMessage) -> OnMessageResponse:
+        if self._ended is not None:
+            return OnMessageResponse(has_synced_past_last_reconnect=False)  # closing
         match message:
             case Transition():
                 self._on_transition(message)
@@ -437,14 +438,16 @@ class Client:
 
     def _check_usable(self) -> None:
         if self._ended is not None:
-            raise self._ended
+            raise copy.copy(self._ended)  # a fresh traceback for each caller
 
-    def _end(self, error: BaseException) -> None:
-        """A FatalError: every pending call and subscription fails with it."""
-        if self._closing is None:
-            self._closing = asyncio.ensure_future(self._shut_down(error))
+    def _end(self, error: SyncwireError) -> None:
+        """Close, or a FatalError: from now on every call fails with ``error``.
 
-    async def _shut_down(self, error: BaseException) -> None:
+        Pending calls and subscriptions fail at once; the socket, timers and
+        tasks are let go of by the ``_closing`` task, which ``close()`` awaits.
+        """
+        if self._ended is not None:
+            return
         self._ended = error
         fatal = not isinstance(error, ClientClosedError)
         self._requests.fail_all(error)
@@ -452,6 +455,9 @@ class Client:
             for subscription in subscribers:
                 subscription._finish(error if fatal else None)
         self._subscriptions.clear()
+        self._closing = asyncio.ensure_future(self._shut_down())
+
+    async def _shut_down(self) -> None:
         await self._auth.close()
         await self._manager.terminate()
         self._publish_state()
