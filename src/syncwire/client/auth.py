@@ -4,11 +4,11 @@ A token fetcher is called with ``force_refresh``: ``False`` may return a
 cached token, ``True`` must return a fresh one. While a token is fetched the
 socket is paused, so queries and requests made meanwhile go out after the
 ``Authenticate``. The server confirms a token with an identity-advancing
-Transition, or rejects it with ``AuthError``; a rejected cached token is
-replaced by a fresh one (the socket is stopped and restarted meanwhile), and
-when a fresh token is rejected too the client gives up: it clears auth, logs
-``Failed to authenticate: "<error>", check your server auth config`` and
-reports ``False`` to ``on_change``.
+Transition, or rejects it with ``AuthError``. A rejected token is replaced by
+a fresh one (the socket is stopped and restarted meanwhile); fresh tokens are
+retried ``MAX_TOKEN_CONFIRMATION_ATTEMPTS`` times, as upstream does, and then
+the client gives up: it clears auth, logs ``Failed to authenticate: "<error>",
+check your server auth config`` and reports ``False`` to ``on_change``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ __all__ = ["AuthManager", "TokenFetcher"]
 TokenFetcher = Callable[[bool], "Awaitable[str | None] | str | None"]
 """``fetcher(force_refresh)`` → a JWT, or ``None`` when the user is signed out."""
 
+MAX_TOKEN_CONFIRMATION_ATTEMPTS = 2
+"""Fresh tokens the server may reject in a row before the client gives up."""
 REFRESH_LEEWAY = 10.0
 """Seconds before a token expires to fetch the next one (upstream's default)."""
 _MAX_REFRESH_DELAY = (2**31 - 1) / 1000
@@ -81,6 +83,7 @@ class AuthManager:
         self._tasks: set[asyncio.Task[None]] = set()
         self._refresh: asyncio.TimerHandle | None = None
         self._pauses = 0
+        self._confirmation_attempts = 0
 
     @property
     def is_authenticated(self) -> bool | None:
@@ -136,6 +139,7 @@ class AuthManager:
         elif self._state is _State.WAITING_FRESH:
             self._log.debug("the server confirmed the fresh auth token")
             self._state = _State.CONFIRMED
+            self._confirmation_attempts = 0
             self._report(True)
             token = self._host.current_token()
             if token is not None:
@@ -153,10 +157,16 @@ class AuthManager:
         ):
             self._log.debug("ignoring an auth error for a previous auth attempt")
             return
-        if self._state in (_State.WAITING_CACHED, _State.CONFIRMED) and not self._static:
-            self._spawn(self._reauthenticate(self._generation))
-        else:
+        retry = self._state in (_State.WAITING_CACHED, _State.CONFIRMED) or (
+            self._state is _State.WAITING_FRESH
+            and self._confirmation_attempts < MAX_TOKEN_CONFIRMATION_ATTEMPTS
+        )
+        if self._static or not retry:
             self._give_up(error.error)
+            return
+        if self._state is _State.WAITING_FRESH:
+            self._confirmation_attempts += 1
+        self._spawn(self._reauthenticate(self._generation))
 
     # -- internals ----------------------------------------------------------------------
 
@@ -242,6 +252,7 @@ class AuthManager:
         if self._host.current_token() is not None:
             self._host.clear_auth()
         self._state = _State.NO_AUTH
+        self._confirmation_attempts = 0
         self._report(False)
 
     def _report(self, authenticated: bool) -> None:
@@ -285,6 +296,7 @@ class AuthManager:
         """A new configuration: fetches in progress for the old one are ignored."""
         self._generation += 1
         self._reported = None
+        self._confirmation_attempts = 0
         self._cancel_refresh()
 
     def _cancel_refresh(self) -> None:

@@ -356,7 +356,8 @@ class Client:
         changed = self._remote.transition(transition)  # ProtocolError: the manager resyncs
         self._observe(transition.end_version.ts)
         self._auth.on_transition(transition)
-        if transition.end_version.identity > transition.start_version.identity:
+        end = transition.end_version.identity
+        if end > transition.start_version.identity and end >= self._state.identity_version:
             self._state.mark_auth_confirmed()
         self._state.transition(transition)
         local = self._state

@@ -9,6 +9,7 @@ import logging
 
 import pytest
 
+from syncwire.client.auth import MAX_TOKEN_CONFIRMATION_ATTEMPTS
 from syncwire.protocol import Authenticate, AuthError, Connect, ModifyQuerySet, QueryAdd
 from tests.client.virtual.peer import TIMEOUT, Harness, Peer, client_on_fake, updated
 
@@ -93,14 +94,24 @@ async def test_a_rejected_cached_token_is_replaced_by_a_fresh_one() -> None:
         assert h.client.connection_state().is_authenticated is True
 
 
-async def test_two_failed_confirmations_give_up(caplog: pytest.LogCaptureFixture) -> None:
+async def test_fresh_tokens_are_retried_twice_then_the_client_gives_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     changes: list[bool] = []
     async with client_on_fake() as h:
-        h.client.set_auth(Fetcher(jwt("stale"), jwt("also-bad")), on_change=changes.append)
+        fetcher = Fetcher(jwt("stale"), jwt("bad-1"), jwt("bad-2"), jwt("bad-3"), jwt("unused"))
+        h.client.set_auth(fetcher, on_change=changes.append)
         first, _ = await reopen_with_auth(h)
-        first.send(rejected(base_version=0))
+        first.send(rejected(base_version=0))  # the cached token
         first.server.close(1000)
-        second, _ = await reopen_with_auth(h)
+        for attempt in range(MAX_TOKEN_CONFIRMATION_ATTEMPTS):
+            retry, auth = await reopen_with_auth(h)
+            assert auth.value == jwt(f"bad-{attempt + 1}")
+            retry.send(rejected(base_version=0))
+            retry.server.close(1000)
+        second, auth = await reopen_with_auth(h)
+        assert auth.value == jwt(f"bad-{MAX_TOKEN_CONFIRMATION_ATTEMPTS + 1}")
+        assert changes == []
         with caplog.at_level(logging.ERROR, "syncwire.client"):
             second.send(rejected(base_version=0, error="Invalid issuer"))
             cleared = await second.expect(Authenticate)
