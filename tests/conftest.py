@@ -15,6 +15,23 @@ settings.register_profile("syncwire", deadline=None, suppress_health_check=[Heal
 settings.load_profile("syncwire")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--full",
+        action="store_true",
+        help="run the long reliability tiers too (make reliability)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--full"):
+        return
+    skip = pytest.mark.skip(reason="a long tier: runs with --full (make reliability)")
+    for item in items:
+        if "full" in item.keywords:
+            item.add_marker(skip)
+
+
 class _AsyncioErrors(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.ERROR)
