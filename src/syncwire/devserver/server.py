@@ -70,6 +70,7 @@ from syncwire.protocol import (
     parse_client_message,
 )
 from syncwire.protocol.messages import Connect
+from syncwire.transport.websockets import redacting_logger
 
 __all__ = [
     "DEFAULT_CHUNK_THRESHOLD",
@@ -186,7 +187,8 @@ class DevServer:
             create_connection=connection_factory(self.faults),  # type: ignore[arg-type]
             ping_interval=self._ws_ping_interval,
             max_size=self._max_message_size,
-            logger=logger,
+            # Frames carry tokens (Authenticate): websockets' frame log must not show them.
+            logger=redacting_logger(logging.getLogger("syncwire.devserver.websockets")),
         )
         self._port = self._server.sockets[0].getsockname()[1]
 

@@ -86,6 +86,7 @@ __all__ = [
     "LOGGER_NAME",
     "WebSocketsConnection",
     "WebSocketsTransport",
+    "redacting_logger",
 ]
 
 DEFAULT_MAX_MESSAGE_SIZE: Final = 64 * 2**20
@@ -153,6 +154,11 @@ def _redact_args(msg: object, args: tuple[object, ...]) -> tuple[object, ...]:
         path = str(args[0])
         return (path.partition("?")[0] + ("?" + _REDACTED if "?" in path else ""),)
     return tuple(_redact_arg(arg) for arg in args)
+
+
+def redacting_logger(logger: logging.Logger) -> logging.LoggerAdapter[logging.Logger]:
+    """A logger to give ``websockets`` (client or server): payloads and secrets removed."""
+    return _RedactingAdapter(logger)
 
 
 class _RedactingAdapter(logging.LoggerAdapter[logging.Logger]):
