@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import ssl as ssl_module
 import time
 from collections import OrderedDict
 from collections.abc import Coroutine, Mapping
@@ -101,6 +102,7 @@ class DevServer:
     across restarts. Use ``async with DevServer(app) as server:`` or
     ``start()``/``stop()``; give clients ``server.url``. ``faults`` injects
     failures; ``restart()`` kills and restarts the server, keeping its data.
+    ``ssl`` serves over TLS (``https``/``wss`` URLs), for testing certificates.
     """
 
     def __init__(
@@ -116,6 +118,7 @@ class DevServer:
         chunk_threshold: int = DEFAULT_CHUNK_THRESHOLD,
         ws_ping_interval: float | None = 5.0,
         max_message_size: int | None = 2**26,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         if chunk_threshold < 4:
             raise ValueError("chunk_threshold must hold at least one UTF-8 character (4 bytes)")
@@ -133,6 +136,7 @@ class DevServer:
         self.ping_interval = ping_interval
         self.chunk_threshold = chunk_threshold
         self._ws_ping_interval = ws_ping_interval
+        self._ssl = ssl
         self._max_message_size = max_message_size
         self._server: Server | None = None
         self._sessions: dict[_Session, None] = {}  # in connection order
@@ -154,12 +158,12 @@ class DevServer:
     @property
     def url(self) -> str:
         """The deployment URL clients are given (``http://127.0.0.1:PORT``)."""
-        return f"http://{self.host}:{self._port}"
+        return f"{'https' if self._ssl else 'http'}://{self.host}:{self._port}"
 
     @property
     def ws_url(self) -> str:
         """The WebSocket endpoint (``ws://127.0.0.1:PORT/api/sync``)."""
-        return f"ws://{self.host}:{self._port}/api/sync"
+        return f"{'wss' if self._ssl else 'ws'}://{self.host}:{self._port}/api/sync"
 
     @property
     def session_count(self) -> int:
@@ -187,6 +191,7 @@ class DevServer:
             create_connection=connection_factory(self.faults),  # type: ignore[arg-type]
             ping_interval=self._ws_ping_interval,
             max_size=self._max_message_size,
+            ssl=self._ssl,
             # Frames carry tokens (Authenticate): websockets' frame log must not show them.
             logger=redacting_logger(logging.getLogger("syncwire.devserver.websockets")),
         )

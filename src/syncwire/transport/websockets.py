@@ -354,7 +354,8 @@ class WebSocketsTransport:
 
     - ``ssl``: the TLS context for ``wss://`` URLs. ``None`` verifies certificates
       against the system's trust store; passing a context is the only way to
-      change that. Passing one and connecting to a ``ws://`` URL is a
+      change that, and a context that skips certificate or host-name checks is
+      logged as a warning. Passing one and connecting to a ``ws://`` URL is a
       ``ValueError``.
     - ``max_message_size``: largest incoming message in bytes, after
       decompression; a larger one ends the connection with ``ConnectionClosed(1009)``.
@@ -392,6 +393,16 @@ class WebSocketsTransport:
     ) -> None:
         if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
             raise TypeError("ssl must be an ssl.SSLContext or None")
+        if ssl is not None and (
+            ssl.verify_mode != ssl_module.CERT_REQUIRED or not ssl.check_hostname
+        ):
+            # Allowed (a test against a self-signed server), but never silently.
+            logging.getLogger(LOGGER_NAME).warning(
+                "TLS verification is weakened by the ssl context given: %s",
+                "certificates are not verified"
+                if ssl.verify_mode != ssl_module.CERT_REQUIRED
+                else "host names are not checked",
+            )
         if isinstance(max_message_size, bool) or not isinstance(max_message_size, int):
             raise TypeError("max_message_size must be an int")
         if max_message_size < 1:
