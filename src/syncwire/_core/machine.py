@@ -491,9 +491,9 @@ class ManagerCore:
 
     def message_handled(self, synced_past_last_reconnect: bool) -> None:
         """``on_message`` answered; a synced session resets the backoff (rule 4)."""
-        if synced_past_last_reconnect:
+        if synced_past_last_reconnect and self._retries:
             self._retries = 0
-            self._actions.append(StateChanged())
+            self._actions.append(StateChanged())  # only a real change: this runs per message
 
     def socket_closed(self, attempt: int, code: int, reason: str, now: float) -> None:
         """Socket ``attempt`` ended, or its handshake failed (code 1006) (rule 5)."""
