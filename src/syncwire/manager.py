@@ -342,6 +342,13 @@ class WebSocketManager:
         self._timer = self._timer_at = None
         # asyncio may run a timer up to one clock resolution early.
         now = max(self._loop.time(), due or 0.0)
+        connection = self._connection
+        if connection is not None:
+            # Bytes of a frame still arriving count as activity (transports that
+            # can tell, such as the default one, have ``last_data_at``).
+            last_data_at: float | None = getattr(connection, "last_data_at", None)
+            if last_data_at is not None:
+                self._core.data_arrived(self._connection_attempt, last_data_at)
         self._core.handle_timeout(now)
         self._drain()
 

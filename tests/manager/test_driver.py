@@ -191,6 +191,25 @@ async def test_inactivity_is_detected_at_exactly_the_threshold() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_frame_still_arriving_is_activity_not_silence() -> None:
+    """A 5 MB Transition on a slow link takes longer than the threshold to arrive:
+    its bytes keep the connection; silence after the last byte is still caught."""
+    fake = FakeTransport()
+    manager, recorder = make_manager(fake, inactivity_threshold=60.0)
+    async with manager:
+        server = await accept_next(fake)
+        for _ in range(4):  # 200 s of one frame arriving, bytes every 50 s
+            await asyncio.sleep(50.0)
+            server.trickle()
+        await asyncio.sleep(10.0)
+        server.push(RESPONSE)  # the frame is complete
+        await server.wait_closed()
+        assert now() == 270.0  # 60 s after the last bytes, not after 60 s
+        assert len(recorder.messages) == 1
+        assert manager.connection_state().last_close_reason == "InactiveServer"
+
+
+@pytest.mark.asyncio
 async def test_a_handshake_that_never_completes_is_abandoned_at_the_threshold() -> None:
     fake = FakeTransport()
     manager, _ = make_manager(fake)

@@ -64,6 +64,7 @@ def test_matches_the_transport_interface() -> None:
 
 def test_public_names() -> None:
     assert syncwire.testing.__all__ == [
+        "ChaosProxy",
         "CloseFrame",
         "FakeConnection",
         "FakeServerConnection",

@@ -10,6 +10,7 @@ import secrets
 import ssl
 import traceback
 import warnings
+from collections.abc import AsyncIterator
 from http import HTTPStatus
 
 import pytest
@@ -531,6 +532,46 @@ async def test_nothing_is_left_after_wait_closed() -> None:
             del conn
             gc.collect()
         assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+@pytest.mark.asyncio
+async def test_last_data_at_moves_while_a_message_is_still_arriving() -> None:
+    """The manager counts a slow large frame's bytes as activity: they must show."""
+    first_sent, release = asyncio.Event(), asyncio.Event()
+
+    async def in_two_fragments(ws: ServerConnection) -> None:
+        await ws.recv()  # the client is ready to look
+
+        async def parts() -> AsyncIterator[str]:
+            yield "first half, "
+            first_sent.set()
+            await release.wait()
+            yield "second half"
+
+        await ws.send(parts())
+        await ws.wait_closed()
+
+    async with websocket_server(in_two_fragments) as server:
+        conn = await WebSocketsTransport().connect(server.url)
+        try:
+
+            def data_seen() -> bool:
+                return conn.last_data_at is not None
+
+            assert not data_seen()  # the handshake is not data
+            receiving = asyncio.ensure_future(conn.recv())
+            conn.send("go")
+            async with asyncio.timeout(TIMEOUT):
+                await first_sent.wait()
+                while not data_seen():  # noqa: ASYNC110 - set by the protocol
+                    await asyncio.sleep(0.001)
+            assert not receiving.done(), "the message is not complete yet"
+            release.set()
+            async with asyncio.timeout(TIMEOUT):
+                assert await receiving == "first half, second half"
+        finally:
+            release.set()
+            await close(conn)
 
 
 # --------------------------------------------------------------------------- secrets

@@ -447,6 +447,16 @@ class ManagerCore:
             )
             self._log.info("Network recovery reconnect saved ~%ds of waiting", round(saved / 1000))
 
+    def data_arrived(self, attempt: int, at: float) -> None:
+        """Bytes of socket ``attempt`` arrived at ``at``, maybe mid-frame: the server is alive.
+
+        A 5 MB Transition on a slow link can take longer than the inactivity
+        threshold to arrive in full; counting its bytes as activity keeps the
+        manager from dropping, and then re-downloading, a frame that is coming.
+        """
+        if self.is_current(attempt) and at > self._last_activity:
+            self._last_activity = at
+
     def frame_received(self, attempt: int, data: str | bytes, now: float) -> ServerMessage | None:
         """A text frame arrived; returns the message to give ``on_message``, if any (rule 4).
 

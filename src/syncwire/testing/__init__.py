@@ -3,6 +3,7 @@
 See ``syncwire.testing.transport`` for a worked example.
 """
 
+from syncwire.testing.chaos import ChaosProxy
 from syncwire.testing.transport import (
     CloseFrame,
     FakeConnection,
@@ -11,6 +12,7 @@ from syncwire.testing.transport import (
 )
 
 __all__ = [
+    "ChaosProxy",
     "CloseFrame",
     "FakeConnection",
     "FakeServerConnection",

@@ -21,7 +21,9 @@ happens::
     assert await conn.recv() == '{"type":"Ping"}'
     server.close(1013, "SubscriptionsWorkerFullError")      # or .drop() for 1006
 
-``server.fail_sends()`` makes the client's sends raise ``SendFailed`` at once;
+``server.trickle()`` says bytes of a frame arrived without completing it (the
+client's ``last_data_at``, as on a slow link). ``server.fail_sends()`` makes the
+client's sends raise ``SendFailed`` at once;
 ``server.fail_sends(later=True)`` lets the next send "succeed" and then breaks
 the connection the way a failed background write does. ``server.closed_by_client``
 tells whether (and with what code) the client closed; ``fake.attempts`` and
@@ -95,6 +97,8 @@ class FakeConnection:
         self._inbox: deque[_Inbound] = deque()
         self._readable = asyncio.Event()
         self._closing = False
+        self.last_data_at: float | None = None
+        """Loop time bytes last arrived (a push, or ``server.trickle()``)."""
 
     def __repr__(self) -> str:
         state = "closing" if self._closing and not self._server.is_closed else self._server.state
@@ -162,6 +166,7 @@ class FakeConnection:
             self._server._end(CloseFrame(CLOSE_ABNORMAL), by_client=False)
 
     def _deliver(self, item: _Inbound) -> None:
+        self.last_data_at = asyncio.get_running_loop().time()
         self._inbox.append(item)
         self._readable.set()
 
@@ -249,6 +254,12 @@ class FakeServerConnection:
         if not isinstance(text, str):
             raise TypeError("push() takes str; use push_binary() for bytes")
         self._push(text)
+
+    def trickle(self) -> None:
+        """Bytes of a frame arrive, but not the whole frame yet (a slow link)."""
+        self._require_started("trickle to")
+        if self._state == "open" and self._client is not None:
+            self._client.last_data_at = asyncio.get_running_loop().time()
 
     def push_binary(self, data: bytes) -> None:
         """Send a binary frame: the client's ``recv`` raises ``UnexpectedBinaryFrame``."""

@@ -101,7 +101,12 @@ class UnexpectedBinaryFrame(TransportError):
 
 
 class TransportConnection(Protocol):
-    """One open WebSocket."""
+    """One open WebSocket.
+
+    A connection may also have ``last_data_at``: the loop time its last bytes
+    arrived, even mid-frame (``None`` before any). The manager then counts a
+    large frame that is still arriving as activity, not as a silent server.
+    """
 
     def send(self, text: str) -> None:
         """Queue one text frame for sending, in order; never blocks.

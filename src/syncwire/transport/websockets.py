@@ -55,6 +55,7 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
     PayloadTooBig,
+    TooManyFragments,
     WebSocketException,
 )
 from websockets.exceptions import ConnectionClosed as WebSocketsConnectionClosed
@@ -91,6 +92,16 @@ __all__ = [
 
 DEFAULT_MAX_MESSAGE_SIZE: Final = 64 * 2**20
 """Largest incoming message, after decompression: Convex transitions can exceed 20 MB."""
+MAX_WRITE_BUFFER: Final = 16 * 2**20
+"""Bytes waiting to be written above which reading stops (see ``_ClientConnection``)."""
+try:
+    from websockets.exceptions import TooManyFragments
+
+    _REFUSED_MESSAGE: tuple[type[Exception], ...] = (TooManyFragments, UnicodeDecodeError)
+except ImportError:  # older websockets have no fragment limit
+    _REFUSED_MESSAGE = (UnicodeDecodeError,)
+_MAX_CONTROL_FRAME: Final = 2 + 125 + 4  # header, largest payload, mask
+_DATA_OPCODES: Final = frozenset({Opcode.TEXT, Opcode.BINARY, Opcode.CONT})
 DEFAULT_CLOSE_TIMEOUT: Final = 5.0
 """Seconds ``wait_closed`` waits for the closing handshake before aborting the socket."""
 LOGGER_NAME: Final = "syncwire.transport.websockets"
@@ -233,6 +244,76 @@ def _check_close_args(code: int, reason: str) -> None:
 # --------------------------------------------------------------------------- connection
 
 
+class _ClientConnection(ClientConnection):
+    """``websockets``' client connection with the three guards a long-lived client needs.
+
+    - ``last_data_at``: when bytes of a *data* frame last arrived, mid-frame
+      included, so a large Transition on a slow link is not taken for a silent
+      server. WebSocket pings do not count (a browser never sees them).
+    - Reading pauses while more than ``MAX_WRITE_BUFFER`` bytes wait to be
+      written: a server that floods pings and never reads its pongs cannot
+      grow our memory without bound.
+    - Once we close, incoming data frames are dropped and reading resumes, so
+      the peer's close frame is seen even behind a full message queue.
+    """
+
+    last_data_at: float | None = None
+    _closing = False
+    _reading_paused_for_writes = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        # When a message is refused (too many fragments, bad UTF-8) websockets
+        # fails the connection and waits for it to end inside ``recv``; reading
+        # may be paused behind a full queue, so the peer's close would never be
+        # read. Start discarding first. (The assembler is made here.)
+        messages = self.recv_messages
+        get = messages.get
+
+        async def get_or_discard(decode: bool | None = None) -> Any:
+            try:
+                return await get(decode)
+            except _REFUSED_MESSAGE:
+                self.start_discarding()
+                raise
+
+        messages.get = get_or_discard  # type: ignore[method-assign]
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # Only a data frame can be longer than a control frame: a partial frame
+        # this long in the parser's buffer is one still arriving.
+        if len(self.protocol.reader.buffer) > _MAX_CONTROL_FRAME:
+            self.last_data_at = self.loop.time()
+        transport = self.transport
+        if transport.get_write_buffer_size() > MAX_WRITE_BUFFER and not transport.is_closing():
+            self._reading_paused_for_writes = True
+            transport.pause_reading()
+
+    def process_event(self, event: Any) -> None:
+        if isinstance(event, Frame) and event.opcode in _DATA_OPCODES:
+            self.last_data_at = self.loop.time()
+            if self._closing:
+                return  # nobody will read it; keep the queue from pausing reads
+        super().process_event(event)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._reading_paused_for_writes:
+            self._reading_paused_for_writes = False
+            if not getattr(self.recv_messages, "paused", False):
+                self.transport.resume_reading()
+
+    def start_discarding(self) -> None:
+        """We are closing: read on, dropping data, until the close frame arrives."""
+        self._closing = True
+        messages = self.recv_messages
+        if getattr(messages, "paused", False):
+            messages.paused = False
+            if not self._reading_paused_for_writes:
+                self.transport.resume_reading()
+
+
 class WebSocketsConnection:
     """One open WebSocket, as returned by ``WebSocketsTransport.connect``."""
 
@@ -248,6 +329,11 @@ class WebSocketsConnection:
     def __repr__(self) -> str:
         closing = " closing" if self._close_task is not None else ""
         return f"<WebSocketsConnection {self._url} {self._ws.state.name}{closing}>"
+
+    @property
+    def last_data_at(self) -> float | None:
+        """Loop time the last bytes arrived, mid-frame included (see ``TransportConnection``)."""
+        return getattr(self._ws, "last_data_at", None)
 
     def send(self, text: str) -> None:
         """Frame ``text`` and hand it to the socket now; never blocks, keeps order.
@@ -311,6 +397,8 @@ class WebSocketsConnection:
 
     async def _close(self, code: int, reason: str) -> None:
         """The closing handshake, bounded by the close timeout, then abort."""
+        if isinstance(self._ws, _ClientConnection):
+            self._ws.start_discarding()
         try:
             async with asyncio.timeout(self._close_timeout):
                 await self._ws.close(code, reason)
@@ -467,6 +555,7 @@ class WebSocketsTransport:
             close_timeout=self._close_timeout,
             max_size=self._max_message_size,
             logger=self._logger,
+            create_connection=_ClientConnection,
             **kwargs,
         )
         try:

@@ -1,0 +1,558 @@
+"""A hostile server's raw frames end in a clean reconnect (issue #6).
+
+``hostile_server.py`` writes hand-built bytes that ``websockets`` itself would
+never send: bad UTF-8, reserved opcodes and RSV bits, a masked server frame,
+broken control frames, an orphan continuation, bad close frames, a declared
+length of 2^63, a truncated frame, broken handshakes, a permessage-deflate
+bomb, floods of fragments and pings. For each, on real loopback sockets with
+the default transport (its close timeout scaled down like the thresholds), the
+``WebSocketManager``:
+
+- does not crash: nothing escapes, asyncio logs no error (the autouse fixture
+  in ``tests/conftest.py``), the manager logs no "unexpected error";
+- closes that socket (with the close code RFC 6455 asks for, where it can send one);
+- connects again within its backoff delay (plus ``SLACK``), reports the right
+  close reason to ``on_open``, and is ``ready`` on the next connection;
+- never hangs: every wait is bounded.
+
+A few inputs look hostile but are valid (UTF-8 split mid-character across
+continuation frames, a ping between fragments, a compressed message, the most
+fragments ``websockets`` allows): those must be delivered, with no reconnect.
+
+Memory is measured in a child process, so that a peak belongs to one case alone
+(``hostile_server.probe``): the deflate bomb must cost at most about the message
+size limit, whatever it inflates to; a ping flood whose pongs the server never
+reads must not make the client buffer without bound.
+
+Bugs found here and fixed: WebSocket pings counted as activity, a ping flood
+whose pongs are never read grew the write buffer without bound, and too many
+fragments left reading paused so the reconnect waited for the close timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import sys
+import tempfile
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import pytest
+import websockets.asyncio.messages
+
+from syncwire._core.backoff import CLIENT, UNKNOWN
+from syncwire.protocol import (
+    Connect,
+    MutationResponse,
+    ServerMessage,
+    encode_server_message,
+    parse_client_message,
+)
+from syncwire.transport import WebSocketsTransport
+from syncwire.transport.websockets import MAX_WRITE_BUFFER
+from tests.manager.scripted_server import Recorder, expected_delay, make_manager, until
+from tests.reliability.conftest import Figure
+from tests.reliability.hostile_server import (
+    BINARY,
+    CLOSE,
+    CONT,
+    PING,
+    PING_INTERVAL,
+    PING_MESSAGE,
+    TEXT,
+    Attempt,
+    Behaviour,
+    Conn,
+    after_connect,
+    close_payload,
+    deflate_bomb,
+    every,
+    flood,
+    frame,
+    handshake_reply,
+    hostile_server,
+    inflated_size,
+    silent,
+    wrong_accept,
+)
+
+ROOT: Final = Path(__file__).resolve().parents[2]
+"""The repository, where a child process finds ``tests``."""
+MIB: Final = 1 << 20
+LIMIT: Final = 64 * MIB
+"""The default ``max_message_size`` (after decompression)."""
+SLACK: Final = 0.5
+"""How much later than its backoff delay a reconnect may come on a loaded 2-core machine."""
+INACTIVITY: Final = 1.5
+"""The inactivity threshold where a case should end sooner: longer than any expected
+reconnect, so a stalled socket shows up as a wrong reason instead of being rescued."""
+SHORT_INACTIVITY: Final = 0.3
+"""The threshold where only inactivity can end the socket (silence, a ping flood)."""
+CLOSE_TIMEOUT: Final = 1.0
+"""The transport's closing-handshake timeout (5 s by default), scaled down like the rest."""
+QUIET: Final = 0.3
+"""How long a valid case watches for a reconnect that must not come."""
+CASE_TIMEOUT: Final = 20.0
+"""Bound on a whole case: a hang fails here, never runs forever."""
+MAX_FRAGMENTS: Final[int | None] = getattr(websockets.asyncio.messages, "MAX_FRAGMENTS", None)
+"""Fragments per message ``websockets`` accepts (it has a limit since 15.x)."""
+
+# The manager logs these only when the transport broke its contract or the code has
+# a bug: a clean reconnect never does.
+_UNEXPECTED_LOG = ("unexpected error", "failed to connect", " raised")
+
+
+def message(result: str) -> MutationResponse:
+    """A server message that reaches ``on_message`` (a response to no request: ignored)."""
+    return MutationResponse(request_id=7, success=True, result=result, ts=1, log_lines=())
+
+
+def encoded(msg: ServerMessage) -> bytes:
+    return encode_server_message(msg).encode()
+
+
+def deflated(data: bytes) -> bytes:
+    """``data`` as one permessage-deflate message payload (RFC 7692: tail removed)."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return out[:-4]
+
+
+def fragments(data: bytes, cuts: Sequence[int]) -> list[bytes]:
+    """``data`` as a text frame and continuation frames, cut at the byte offsets ``cuts``
+    (cuts past the end make empty fragments)."""
+    bounds = [0, *cuts, len(data)]
+    parts = [data[a:b] for a, b in itertools.pairwise(bounds)]
+    last = len(parts) - 1
+    return [frame(TEXT if i == 0 else CONT, part, fin=i == last) for i, part in enumerate(parts)]
+
+
+def then_healthy(*frames: bytes, deflate: bool = False) -> Behaviour:
+    """Write ``frames`` after the client's Connect, then keep pinging like a healthy server."""
+
+    async def behave(conn: Conn) -> None:
+        await conn.accept(deflate=deflate)
+        if not await conn.greeted():
+            return
+        conn.fault()
+        await conn.write(b"".join(frames))
+        while not conn.ended:
+            await conn.send_text(PING_MESSAGE)
+            await asyncio.sleep(PING_INTERVAL)
+
+    return behave
+
+
+def stalled_frame() -> Behaviour:
+    """Declare a 1 MiB text frame, send 10 bytes of it, then nothing: a slow-loris frame."""
+
+    async def behave(conn: Conn) -> None:
+        await conn.accept()
+        if not await conn.greeted():
+            return
+        conn.fault()
+        await conn.write(frame(TEXT, b'{"type":"P', declared=MIB))
+        await conn.attempt.ended.wait()
+
+    return behave
+
+
+# --------------------------------------------------------------------------- the cases
+
+BAD_INPUT, DROPPED, HANDSHAKE, INACTIVE, VALID = (
+    "bad input",
+    "dropped",
+    "handshake",
+    "inactive",
+    "valid",
+)
+"""How each case must end: the client refuses the input (class client, from the fault);
+the connection drops (1006, class Unknown); the handshake fails (1006, Unknown, no
+on_open for it); only the inactivity timer can end it; or it is valid and delivered."""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    behaviour: Behaviour
+    route: str
+    reason: str = ""
+    """What ``last_close_reason`` must start with at the next ``on_open``."""
+    close_code: int | None = None
+    """The code of the close frame the client must send (None: it cannot send one)."""
+    delivered: ServerMessage | None = None
+    """For a valid case: the message ``on_message`` must get."""
+    work: float = 0.0
+    """Seconds of processing allowed on top of the bound (inflating a bomb, a flood)."""
+    threshold: float | None = None
+    """The inactivity threshold, if not the route's."""
+    marks: tuple[pytest.MarkDecorator, ...] = field(default=())
+
+    @property
+    def inactivity(self) -> float:
+        if self.threshold is not None:
+            return self.threshold
+        return SHORT_INACTIVITY if self.route == INACTIVE else INACTIVITY
+
+
+def protocol_error(name: str, data: bytes, detail: str, *, code: int = 1002) -> Case:
+    return Case(name, after_connect(data), BAD_INPUT, f"InvalidFrame: {detail}", code)
+
+
+UTF8 = message("é€😀 split")
+_UTF8 = encoded(UTF8)
+# Inside "é" (2 bytes), "€" (3) and "😀" (4): each character split across two frames.
+_SPLITS = tuple(_UTF8.index(c.encode()) + 1 for c in "é€😀")
+BIG = message("x" * MIB)
+TOO_MANY_FRAGMENTS = 100_000
+CASES: Final = [
+    # -- the issue's list
+    protocol_error(
+        "bad UTF-8 in a text frame",
+        frame(TEXT, b'{"type":"Ping"\xff}'),
+        "invalid start byte",
+        code=1007,
+    ),
+    protocol_error("reserved opcode 0x3", frame(0x3, b"x"), "invalid opcode"),
+    protocol_error(
+        "RSV2 and RSV3 set", frame(TEXT, PING_MESSAGE, rsv=0b011), "reserved bits must be 0"
+    ),
+    protocol_error(
+        "RSV1 set, no extension", frame(TEXT, PING_MESSAGE, rsv=0b100), "reserved bits must be 0"
+    ),
+    protocol_error("masked server frame", frame(TEXT, PING_MESSAGE, mask=b"k3y!"), "incorrect"),
+    protocol_error("fragmented ping", frame(PING, b"p", fin=False), "fragmented control frame"),
+    protocol_error("126-byte ping", frame(PING, bytes(126)), "control frame too long"),
+    protocol_error("orphan continuation", frame(CONT, b"x"), "unexpected continuation frame"),
+    protocol_error("close code 999", frame(CLOSE, close_payload(999)), "invalid status code"),
+    protocol_error(
+        "close code 1005 on the wire", frame(CLOSE, close_payload(1005)), "invalid status code"
+    ),
+    Case(
+        "declared length 2^63",
+        after_connect(frame(TEXT, b"", declared=2**63)),
+        BAD_INPUT,
+        "MessageTooLarge",
+        1009,
+    ),
+    Case(
+        "truncated frame, then EOF",
+        after_connect(frame(TEXT, PING_MESSAGE)[:8], then_eof=True),
+        DROPPED,
+        "closed with code 1006",
+    ),
+    Case(
+        "HTTP 200 instead of 101",
+        handshake_reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"),
+        HANDSHAKE,
+        "InitialConnect",
+    ),
+    Case(
+        "deflate bomb, 64 MiB + 1",
+        after_connect(frame(TEXT, deflate_bomb(LIMIT + 1), rsv=0b100), deflate=True),
+        BAD_INPUT,
+        "MessageTooLarge",
+        1009,
+        work=1.0,
+    ),
+    # -- more
+    protocol_error("1-byte close payload", frame(CLOSE, b"\x03"), "close frame too short"),
+    protocol_error(
+        "close reason not UTF-8",
+        frame(CLOSE, close_payload(1000, b"\xc3")),
+        "unexpected end of data",
+        code=1007,
+    ),
+    protocol_error(
+        "new message inside a fragmented one",
+        frame(TEXT, b"{", fin=False) + frame(TEXT, PING_MESSAGE),
+        "expected a continuation frame",
+    ),
+    Case(
+        "binary frame",
+        after_connect(frame(BINARY, b"\x00\x01")),
+        BAD_INPUT,
+        "BinaryFrame",
+        1000,
+    ),
+    Case(
+        "wrong Sec-WebSocket-Accept",
+        wrong_accept(),
+        HANDSHAKE,
+        "InitialConnect",
+    ),
+    Case(
+        "100,000 handshake headers",
+        handshake_reply(b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-A: b\r\n" * 100_000),
+        HANDSHAKE,
+        "InitialConnect",
+    ),
+    Case("silence after TCP accept", silent(), INACTIVE, "InactiveServer"),
+    Case("stalled 1 MiB frame", stalled_frame(), INACTIVE, "InactiveServer", 1000),
+    Case(
+        "WebSocket pings only, no messages",
+        every(frame(PING, b"alive?"), PING_INTERVAL),
+        INACTIVE,
+        "InactiveServer",
+        1000,
+    ),
+    Case(
+        "ping flood (125-byte pings)",
+        flood(frame(PING, bytes(125)), seconds=CASE_TIMEOUT),
+        INACTIVE,
+        "InactiveServer",
+        1000,
+        work=0.5,
+        threshold=0.5,
+    ),
+    Case(
+        f"{TOO_MANY_FRAGMENTS:,} one-byte fragments",
+        after_connect(*fragments(b" " * TOO_MANY_FRAGMENTS, range(1, TOO_MANY_FRAGMENTS))),
+        BAD_INPUT,
+        "MessageTooLarge",
+        1009,
+    ),
+    Case(
+        "endless empty fragments",
+        flood(
+            frame(CONT, b"", fin=False), seconds=CASE_TIMEOUT, first=frame(TEXT, b"{", fin=False)
+        ),
+        BAD_INPUT,
+        "MessageTooLarge",
+        1009,
+        marks=(pytest.mark.full,),
+    ),
+    # -- valid input that looks hostile: delivered, no reconnect
+    Case(
+        "UTF-8 split mid-character across fragments",
+        then_healthy(*fragments(_UTF8, _SPLITS)),
+        VALID,
+        delivered=UTF8,
+    ),
+    Case(
+        "pings between fragments",
+        then_healthy(
+            *(part + frame(PING, b"between") for part in fragments(_UTF8, range(1, len(_UTF8), 7)))
+        ),
+        VALID,
+        delivered=UTF8,
+    ),
+    Case(
+        "compressed 1 MiB message",
+        then_healthy(frame(TEXT, deflated(encoded(BIG)), rsv=0b100), deflate=True),
+        VALID,
+        delivered=BIG,
+    ),
+]
+if MAX_FRAGMENTS is not None:
+    CASES.append(
+        Case(
+            f"{MAX_FRAGMENTS:,} fragments (websockets' most)",
+            then_healthy(*fragments(_UTF8, range(1, MAX_FRAGMENTS))),
+            VALID,
+            delivered=UTF8,
+        )
+    )
+
+
+# --------------------------------------------------------------------------- the test
+
+
+def unexpected_log_lines(recorder: Recorder) -> list[str]:
+    return [line for line in recorder.log.lines if any(s in line for s in _UNEXPECTED_LOG)]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "case", [pytest.param(case, id=case.name, marks=case.marks) for case in CASES]
+)
+async def test_hostile_input_ends_in_a_clean_reconnect(case: Case, figure: Figure) -> None:
+    """A server is never trusted: whatever it sends, the manager stays up and reconnects."""
+    async with asyncio.timeout(CASE_TIMEOUT), hostile_server(case.behaviour) as server:
+        recorder = make_manager(
+            server.url,
+            inactivity_threshold=case.inactivity,
+            transport=WebSocketsTransport(close_timeout=CLOSE_TIMEOUT),
+        )
+        assert recorder.manager is not None
+        try:
+            if case.route == VALID:
+                await accepted(case, server.attempts, recorder, figure)
+            else:
+                await reconnected(case, server.attempts, recorder, figure)
+        finally:
+            await recorder.manager.terminate()
+    assert not unexpected_log_lines(recorder)
+
+
+async def accepted(case: Case, attempts: list[Attempt], recorder: Recorder, figure: Figure) -> None:
+    """The input is delivered as it was sent, and the socket stays up."""
+    await until(lambda: bool(recorder.messages), "the message")
+    await asyncio.sleep(QUIET)
+    assert recorder.messages[0] == case.delivered
+    assert len(attempts) == 1, "a valid input made the client reconnect"
+    assert attempts[0].close_code is None
+    assert recorder.manager is not None
+    assert recorder.manager.socket_state() == "ready"
+    figure(f"hostile: {case.name}", "delivered, no reconnect", goal="accepted", held=True)
+
+
+async def reconnected(
+    case: Case, attempts: list[Attempt], recorder: Recorder, figure: Figure
+) -> None:
+    """The socket is closed and a new one opened, after the backoff delay and soon."""
+    reason_class = UNKNOWN if case.route in (DROPPED, HANDSHAKE) else CLIENT
+    delay = expected_delay(reason_class)
+    wait = case.inactivity if case.route == INACTIVE else 0.0
+    bound = wait + delay + SLACK + case.work
+    # Waiting longer than the bound would only tell us how late a failure is.
+    try:
+        async with asyncio.timeout(bound + 1.0):
+            while len(attempts) < 2 or not attempts[1].first_text.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        hostile = attempts[0]
+        figure(f"hostile: {case.name}", "no reconnect", goal=f"< {bound * 1000:.0f} ms", held=False)
+        pytest.fail(
+            f"no new connection {bound + 1.0:.1f} s after the fault "
+            f"(client close code {hostile.close_code}, socket ended: {hostile.ended.is_set()})"
+        )
+    hostile, fresh = attempts[0], attempts[1]
+    await until(hostile.ended.is_set, "the hostile socket to be closed")
+    assert hostile.fault_at is not None
+    manager = recorder.manager
+    assert manager is not None
+    await until(lambda: manager.socket_state() == "ready", "ready")
+
+    # Why the socket ended, as the next on_open was told (and the Connect carried).
+    opened = hostile.first_text.is_set()  # the hostile socket opened: the client spoke
+    connect = parse_client_message(fresh.client_frames[0][1])
+    assert isinstance(connect, Connect)
+    reason = connect.last_close_reason or ""
+    # How soon: the class's delay after the fault (after the inactivity threshold
+    # where only inactivity can end it), and not much later.
+    start = hostile.at if case.route == INACTIVE else hostile.fault_at
+    took = fresh.at - start
+    held = reason.startswith(case.reason) and took < bound
+    figure(
+        f"hostile: {case.name}",
+        f"closed ({hostile.close_code or 'no close frame'}), reconnected after "
+        f"{took * 1000:.0f} ms: {reason}",
+        goal=f"clean reconnect, {case.reason}, < {bound * 1000:.0f} ms",
+        held=held,
+    )
+    assert reason.startswith(case.reason), reason
+    assert connect.connection_count == (1 if opened else 0)
+    assert recorder.reconnect_delays_ms()[0] == round(delay * 1000)
+    assert wait + delay - 0.05 <= took < bound, (took, bound)
+    assert hostile.close_code == case.close_code
+    assert hostile.error is None, hostile.error
+    assert len(attempts) == 2, "more than one reconnect"
+
+
+# --------------------------------------------------------------------------- memory
+
+
+async def peak_in_child(
+    behaviour: Behaviour, *, inactivity: float = INACTIVITY, window: float = 0.0
+) -> tuple[float, str | None]:
+    """Serve ``behaviour`` here; a child process's manager meets it (so the peak is this
+    case's alone). Its peak RSS growth in MiB, and why it reconnected (if it did)."""
+    # stderr to a file: a pipe nobody reads while we wait could fill and block the child.
+    with tempfile.TemporaryFile() as errors:
+        async with hostile_server(behaviour) as server:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "tests.reliability.hostile_server",
+                server.url,
+                str(inactivity),
+                str(window),
+                cwd=ROOT,  # with -m, the child imports ``tests`` from here
+                stdout=asyncio.subprocess.PIPE,
+                stderr=errors,
+            )
+            assert child.stdout is not None
+            try:
+                async with asyncio.timeout(window + CASE_TIMEOUT):
+                    line = await child.stdout.readline()
+            except BaseException:
+                child.kill()
+                await child.wait()
+                raise
+        # The server has stopped, which ends the child's old socket: it can exit now.
+        try:
+            async with asyncio.timeout(CASE_TIMEOUT):
+                await child.wait()
+        except TimeoutError:
+            child.kill()
+            await child.wait()
+            raise
+        errors.seek(0)
+        assert child.returncode == 0, errors.read().decode(errors="replace")[-2000:]
+    result = json.loads(line)
+    reason = result["reason"]
+    return int(result["growth_kib"]) / 1024, None if reason is None else str(reason)
+
+
+BOMB_GOAL_MIB: Final = 160
+"""Peak RSS growth allowed for a bomb: ``websockets`` inflates at most the 64 MiB limit,
+and CPython's zlib gathers its output in blocks it then joins into one ``bytes`` (a
+second 64 MiB while both exist). 2 × 64 MiB plus 32 MiB of headroom; inflating a
+bomb whole would cost its full size (64 MiB + 1 here, 1 GiB in the full tier)."""
+
+
+@pytest.mark.asyncio
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+async def test_a_deflate_bomb_is_refused_in_bounded_memory(figure: Figure, full: bool) -> None:
+    """65 KiB on the wire must not cost more than the size limit allows, however much it
+    would inflate to; in a child process, so the peak is the bomb's and nothing else's."""
+    bombs = [LIMIT + 1, 1 << 30] if full else [LIMIT + 1]
+    control, why = await peak_in_child(after_connect(frame(TEXT, b"\xff")))
+    assert why is not None
+    assert why.startswith("InvalidFrame"), why
+    figure("peak RSS growth, a reconnect after a bad frame (control)", f"{control:.1f} MiB")
+    for size in bombs:
+        payload = deflate_bomb(size)
+        assert inflated_size(payload, LIMIT) > LIMIT  # a real bomb, over the limit
+        bomb = after_connect(frame(TEXT, payload, rsv=0b100), deflate=True)
+        growth, why = await peak_in_child(bomb)
+        assert why == "MessageTooLarge", why
+        label = f"{size / MIB:,.0f} MiB" + (" + 1" if size % MIB else "")
+        figure(
+            f"deflate bomb ({label} inflated, {len(payload) / 1024:,.0f} KiB sent): "
+            "peak RSS growth",
+            f"{growth:.1f} MiB",
+            goal=f"< {BOMB_GOAL_MIB} MiB (limit 64 MiB)",
+            held=growth < BOMB_GOAL_MIB,
+        )
+        assert growth < BOMB_GOAL_MIB, growth
+
+
+FLOOD_WINDOW: Final = 3.0
+FLOOD_GOAL_MIB: Final = MAX_WRITE_BUFFER / 2**20 + 4
+"""Pongs queue up to the transport's write-buffer cap, then reading stops."""
+
+
+@pytest.mark.asyncio
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+async def test_an_unread_ping_flood_does_not_grow_memory(figure: Figure) -> None:
+    """A server that pings as fast as it can and never reads the pongs: the client
+    must not buffer pongs without bound: above ``MAX_WRITE_BUFFER`` it stops reading."""
+    growth, why = await peak_in_child(
+        flood(frame(PING, bytes(125)), seconds=CASE_TIMEOUT, read=False),
+        inactivity=1.0,
+        window=FLOOD_WINDOW,
+    )
+    figure(
+        f"ping flood, pongs never read: peak RSS growth in {FLOOD_WINDOW:.0f} s",
+        f"{growth:.1f} MiB ({growth / FLOOD_WINDOW:.1f} MiB/s; reconnected: {why or 'no'})",
+        goal=f"< {FLOOD_GOAL_MIB} MiB, not growing with time",
+        held=growth < FLOOD_GOAL_MIB,
+    )
+    assert growth < FLOOD_GOAL_MIB, growth
