@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP_PY  := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
 
-.PHONY: demo test lint typecheck pytest bench install clean dist
+.PHONY: demo test lint typecheck pytest bench reliability fuzz install clean dist
 
 demo: $(STAMP_PY)
 	$(BIN)/python -m syncwire demo
@@ -30,6 +30,13 @@ bench: $(STAMP_PY)
 	$(BIN)/python bench/bench_codec.py
 	$(BIN)/python bench/bench_manager.py
 	$(BIN)/python bench/bench_devserver.py
+	$(BIN)/python bench/bench_client.py
+
+# The whole reliability suite, long tiers included; prints every figure
+# (docs/reliability.md quotes them with this command).
+reliability: $(STAMP_PY) $(STAMP_NPM)
+	bash scripts/install-netns-tools.sh
+	$(BIN)/pytest tests/reliability --full -q -rs $(PYTEST_ARGS)
 
 dist: $(STAMP_PY)
 	$(BIN)/python -m build

@@ -54,3 +54,28 @@ def test_bench_manager_quick_runs_and_reports_every_goal(
         assert heading in out
     for shape in ("a", "a2", "b", "mem"):
         assert re.search(rf"^(PASS|FAIL) \({shape}\) ", out, re.MULTILINE), out
+
+
+BENCH_CLIENT = Path(__file__).resolve().parents[1] / "bench" / "bench_client.py"
+
+
+def test_bench_client_quick_runs_and_reports_both_goals(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if importlib.util.find_spec("convex") is None:
+        pytest.skip("the official Python client (PyPI `convex`) is not installed")
+    spec = importlib.util.spec_from_file_location("bench_client", BENCH_CLIENT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    assert capsys.readouterr().out == ""
+    assert module.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    for heading in ("## Throughput", "## Latency", "## Goals"):
+        assert heading in out
+    for candidate in ("server ceiling: socket", "syncwire", "official"):
+        assert re.search(rf"^\| {re.escape(candidate)} ", out, re.MULTILINE), out
+    for goal in ("throughput", "latency"):
+        assert re.search(rf"^(PASS|FAIL) \({goal}\) ", out, re.MULTILINE), out

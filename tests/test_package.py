@@ -43,11 +43,6 @@ def test_readme_python_examples_run() -> None:
         exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - our own README
 
 
-def test_demo_command_exists(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo"]) == 0
-    assert "syncwire demo" in capsys.readouterr().out
-
-
 def test_command_without_arguments_shows_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "usage: syncwire" in capsys.readouterr().out

@@ -8,7 +8,15 @@ apps, speaking the sync protocol of ``syncwire.protocol``.
 
 from syncwire._core.backoff import BackoffPolicy
 from syncwire._version import __version__
-from syncwire.client import Client, ClientConnectionState, Subscription, TokenFetcher
+from syncwire.client import (
+    Client,
+    ClientConnectionState,
+    ConvexClient,
+    QuerySetSubscription,
+    QuerySubscription,
+    Subscription,
+    TokenFetcher,
+)
 from syncwire.errors import (
     ClientClosedError,
     ConnectionLostError,
@@ -32,11 +40,14 @@ __all__ = [
     "ClientConnectionState",
     "ConnectionLostError",
     "ConnectionState",
+    "ConvexClient",
     "ConvexError",
     "FatalServerError",
     "FunctionError",
     "OnMessageResponse",
     "ProtocolError",
+    "QuerySetSubscription",
+    "QuerySubscription",
     "ReconnectMetadata",
     "Subscription",
     "SyncwireError",

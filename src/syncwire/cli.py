@@ -1,36 +1,37 @@
-"""The ``syncwire`` command line."""
+"""The ``syncwire`` command line: ``demo``, ``serve``, ``watch`` and ``run``.
+
+``demo`` is ``syncwire.demo``; ``serve`` runs the dev server with fault
+commands on stdin; ``watch`` and ``run`` are a ``Client`` pointed at any
+deployment, for a look at live data or one call without writing code.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import datetime
 import importlib
+import json
+import logging
+import math
+import os
+import re
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from syncwire._version import __version__
 
 if TYPE_CHECKING:
     from syncwire.devserver import App
+    from syncwire.protocol import ConvexValue
 
 DEFAULT_APP = "syncwire.devserver.example:chat_app"
-
-_DEMO_NOT_YET = """\
-syncwire demo: not built yet.
-
-What is coming: the embedded local sync server starts on 127.0.0.1, a client
-subscribes to a small chat app while a writer sends messages, and scripted
-faults hit the connection (overload close, internal error, a silent server,
-kill and restart, a rejected token). A live view shows the connection state,
-retries and the data; a summary checks that nothing promised was lost.
-
-Today syncwire ships its protocol layer (syncwire.protocol); run `make test`
-to see it checked against the official Convex client.
-"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,7 +41,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"syncwire {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("demo", help="run the fault-injection demo against a local server")
+    demo = commands.add_parser(
+        "demo",
+        help="run the fault-injection demo against a local server",
+        description="Start the dev server in-process, subscribe to the chat app while a "
+        "writer sends messages, inject faults (overload, internal error, silence, kill and "
+        "restart, a rejected token) and check that nothing promised was lost. "
+        "Exit code 0 only if every check passed.",
+    )
+    demo.add_argument("--quick", action="store_true", help="shorter pauses (about 7 s)")
+    demo.add_argument("--seed", type=int, help="seed of the backoff jitter and the writer")
+    demo.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="stop and fail after this long (default: 30)",
+    )
+    demo.add_argument("--plain", action="store_true", help="print event lines, not the live view")
     serve = commands.add_parser(
         "serve",
         help="run the local dev server (faults can be injected from stdin)",
@@ -56,16 +74,81 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="an App, or a function returning one (default: the example chat app)",
     )
     serve.add_argument("--auth-secret", help="accept HS256 user tokens signed with this secret")
+    watch = commands.add_parser(
+        "watch",
+        help="subscribe to a query and print each new value until Ctrl-C",
+        description="Subscribe to FUNCTION on a deployment and print each new value as one "
+        "line of JSON, with a timestamp and the connection state, plus a line whenever the "
+        "connection changes. Ctrl-C or SIGTERM stops (exit code 0). " + _VALUES_HELP,
+    )
+    _add_call_arguments(watch)
+    watch.add_argument("-v", "--verbose", action="store_true", help="log reconnects to stderr")
+    run = commands.add_parser(
+        "run",
+        help="run one query, mutation or action and print its result as JSON",
+        description="Run FUNCTION once and print its result as JSON. The sync protocol does "
+        "not tell a client what kind a function is, so by default (--kind auto) it is run as "
+        'a query first; if the deployment answers that it is not a query ("defined as '
+        'Mutation", or "Could not find public function"), it is run as a mutation, then as an '
+        "action. A function that is not of a kind never runs as that kind, so nothing runs "
+        "twice. A function error goes to stderr (exit code 1). " + _VALUES_HELP,
+    )
+    _add_call_arguments(run)
+    run.add_argument(
+        "--kind",
+        choices=["auto", "query", "mutation", "action"],
+        default="auto",
+        help="what FUNCTION is (default: auto, see above)",
+    )
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up (exit code 1) without an answer after this long (default: 30)",
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
-        sys.stdout.write(_DEMO_NOT_YET)
-        return 0
+        from syncwire import demo as demo_module
+
+        if not (args.timeout > 0 and math.isfinite(args.timeout)):
+            demo.error("--timeout must be positive")
+        try:
+            return demo_module.main(
+                quick=args.quick,
+                seed=args.seed,
+                deadline=args.timeout,
+                plain=True if args.plain else None,
+            )
+        except KeyboardInterrupt:
+            _say("syncwire demo: interrupted", "stderr")
+            return 130
     if args.command == "serve":
         try:
             app = _load_app(args.app)
         except (ImportError, AttributeError, TypeError, ValueError) as exc:
             parser.exit(2, f"syncwire serve: cannot load --app {args.app!r}: {exc}\n")
         return asyncio.run(_serve(app, args.host, args.port, args.auth_secret))
+    if args.command in ("watch", "run"):
+        sub = watch if args.command == "watch" else run
+        call = _parse_call(sub, args)
+        if args.command == "watch":
+            _configure_logging(logging.INFO if args.verbose else logging.WARNING)
+            try:
+                return asyncio.run(_watch(call))
+            except KeyboardInterrupt:  # before the signal handlers were installed
+                return 0
+            except BrokenPipeError:  # `syncwire watch … | head`: the reader has had enough
+                _silence_stdout()
+                return 0
+        if not (args.timeout > 0 and math.isfinite(args.timeout)):
+            run.error("--timeout must be positive")
+        _configure_logging(logging.WARNING)
+        try:
+            return asyncio.run(_run(call, args.kind, answer_within=args.timeout))
+        except KeyboardInterrupt:
+            _say("syncwire run: interrupted", "stderr")
+            return 130
     parser.print_help()
     return 2
 
@@ -85,6 +168,13 @@ def _load_app(spec: str) -> App:
     if not isinstance(target, App):
         raise TypeError(f"{spec} is not an App (nor a function returning one)")
     return target
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the flush at exit cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _say(text: str, stream: str = "stdout") -> None:
@@ -154,6 +244,267 @@ async def _serve(app: App, host: str, port: int, auth_secret: str | None) -> int
         await server.stop()
         _say("stopped")
     return 0
+
+
+# --- watch and run: one deployment, one function ----------------------------------
+
+_VALUES_HELP = (
+    "Values are printed as JSON: Convex int64 as a plain integer, bytes as a base64 "
+    "string, whole float64 numbers without a fraction (1, not 1.0, as JavaScript "
+    'prints them) and NaN/Infinity as the strings "NaN", "Infinity", "-Infinity".'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    url: str
+    function: str
+    args: dict[str, ConvexValue]
+    auth: str | None
+
+
+def _add_call_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "url",
+        metavar="URL",
+        help="a deployment URL (https://NAME.convex.cloud), the dev server's "
+        "(http://127.0.0.1:PORT), or a ws:// or wss:// sync endpoint",
+    )
+    parser.add_argument("function", metavar="FUNCTION", help="e.g. messages:list")
+    parser.add_argument(
+        "--args",
+        default="{}",
+        metavar="JSON",
+        help='the arguments, a JSON object (default: {}); e.g. \'{"channel": "general"}\'',
+    )
+    parser.add_argument("--auth", metavar="TOKEN", help="authenticate with this JWT")
+
+
+def _parse_call(parser: argparse.ArgumentParser, args: argparse.Namespace) -> _Call:
+    """The command's URL, function and arguments, checked before connecting (exit 2)."""
+    from syncwire.client import sync_url
+    from syncwire.protocol import json_to_convex
+
+    try:
+        sync_url(args.url)
+    except ValueError as exc:
+        parser.error(f"bad URL {args.url!r}: {exc}")
+    if not args.function:
+        parser.error("FUNCTION is empty; give one like messages:list")
+    try:
+        parsed: object = json.loads(args.args)
+    except ValueError as exc:
+        parser.error(f"--args is not valid JSON ({exc}); give an object like '{{\"n\": 1}}'")
+    if not isinstance(parsed, dict):
+        parser.error(
+            f"--args must be a JSON object, not {type(parsed).__name__}; "
+            'give one like \'{"channel": "general"}\''
+        )
+    try:
+        converted = json_to_convex(parsed)
+    except ValueError as exc:  # ProtocolError: e.g. a "$" field name
+        parser.error(f"--args is not a Convex value: {exc}")
+    if args.auth is not None and not args.auth:
+        parser.error("--auth TOKEN is empty")
+    assert isinstance(converted, dict)  # noqa: S101 - an object stays an object
+    return _Call(args.url, args.function, converted, args.auth)
+
+
+def plain_json(value: object) -> object:
+    """A Convex value as plain JSON (see ``_VALUES_HELP``): ``json.dumps`` takes it."""
+    from syncwire.protocol import ConvexInt64
+
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        if value.is_integer() and abs(value) <= 2**53:
+            return int(value)
+        return value
+    if isinstance(value, int | ConvexInt64):
+        return int(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, Mapping):
+        return {str(key): plain_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_json(item) for item in value]
+    return str(value)
+
+
+def _dumps(value: object, *, indent: int | None = None) -> str:
+    return json.dumps(plain_json(value), ensure_ascii=False, indent=indent)
+
+
+def _configure_logging(level: int) -> None:
+    """The library's warnings (and with -v its reconnects) on stderr, one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    library = logging.getLogger("syncwire")
+    library.addHandler(handler)
+    library.setLevel(level)
+    library.propagate = False
+
+
+def _now() -> str:
+    return datetime.datetime.now().isoformat(timespec="milliseconds")
+
+
+async def _watch(call: _Call) -> int:
+    """Print every value of the subscription until a signal (0) or a fatal error (1)."""
+    from syncwire.client import Client
+    from syncwire.demo import connection_label, describe_connection
+    from syncwire.errors import FatalServerError, FunctionError
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+            loop.add_signal_handler(signum, stop.set)
+    client = Client(call.url)
+    code = 0
+    try:
+
+        def prefix() -> str:
+            return f"{_now()} [{connection_label(client.connection_state())}]"
+
+        if call.auth is not None:
+
+            def auth_changed(confirmed: bool) -> None:
+                text = "confirmed" if confirmed else "rejected (watching without auth)"
+                _say(f"{prefix()} auth: {text}")
+
+            client.set_auth(call.auth, on_change=auth_changed)
+
+        async def states() -> None:
+            last: tuple[object, ...] | None = None
+            async for state in client.connection_states():
+                c = state.connection
+                key = (c.state, c.paused, c.connection_count, c.connection_retries)
+                if key != last:
+                    last = key
+                    _say(f"{prefix()} connection: {describe_connection(state, loop.time())}")
+
+        async def values() -> int:
+            async with client.subscribe(call.function, call.args) as subscription:
+                while True:
+                    try:
+                        value = await subscription.next()
+                    except StopAsyncIteration:
+                        return 0
+                    except FatalServerError as exc:
+                        _say(f"{prefix()} the server ended the session: {exc}", "stderr")
+                        return 1
+                    except FunctionError as exc:
+                        _say(f"{prefix()} error: {_error_text(exc)}")
+                        continue
+                    _say(f"{prefix()} value: {_dumps(value)}")
+
+        printer = asyncio.ensure_future(states())
+        reader = asyncio.ensure_future(values())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait([reader, stopping], return_when=asyncio.FIRST_COMPLETED)
+            if reader.done() and not reader.cancelled():
+                code = reader.result()
+        finally:
+            for task in (printer, reader, stopping):
+                task.cancel()
+            await asyncio.gather(printer, reader, stopping, return_exceptions=True)
+    finally:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5.0):
+                await client.close()
+    return code
+
+
+_NOT_FOUND = "Could not find public function for '"
+_DEFINED_AS = re.compile(r"but it is defined as (Query|Mutation|Action)\b")
+
+
+def _canonical(name: str) -> str:
+    """``messages`` → ``messages:default``, ``messages.js:send`` → ``messages:send``."""
+    module, _, function = name.partition(":")
+    module = module.removesuffix(".js")
+    return f"{module}:{function or 'default'}"
+
+
+def _wrong_kind(error: Exception, name: str) -> str | None:
+    """Whether a failure says the function is not of the kind tried: the kind it is
+    (``"mutation"``), ``""`` for "not found as this kind", ``None`` for a real failure."""
+    from syncwire.errors import ConvexError, FunctionError
+
+    if not isinstance(error, FunctionError) or isinstance(error, ConvexError):
+        return None
+    found = _DEFINED_AS.search(error.message)
+    if found is not None:
+        return found.group(1).lower()
+    at = error.message.find(_NOT_FOUND)
+    if at >= 0:
+        named = error.message[at + len(_NOT_FOUND) :].partition("'")[0]
+        if named in (name, _canonical(name)) or _canonical(named) == _canonical(name):
+            return ""
+    return None
+
+
+async def _run(call: _Call, kind: str, *, answer_within: float) -> int:
+    """One call; the result on stdout as JSON (0), a failure on stderr (1)."""
+    from syncwire.client import Client
+    from syncwire.demo import describe_connection
+    from syncwire.errors import ConvexError, FunctionError, SyncwireError
+
+    client = Client(call.url)
+    try:
+        if call.auth is not None:
+            client.set_auth(call.auth)
+        calls = {"query": client.query, "mutation": client.mutation, "action": client.action}
+        kinds = ["query", "mutation", "action"] if kind == "auto" else [kind]
+        first_error: FunctionError | None = None
+        try:
+            async with asyncio.timeout(answer_within):
+                while kinds:
+                    current = kinds.pop(0)
+                    try:
+                        result = await calls[current](call.function, call.args)
+                    except FunctionError as exc:
+                        wrong = _wrong_kind(exc, call.function) if kind == "auto" else None
+                        if wrong is None or not kinds:
+                            error = exc if wrong is None or first_error is None else first_error
+                            _say(f"error: {_error_text(error)}", "stderr")
+                            if isinstance(error, ConvexError):
+                                _say(f"data: {_dumps(error.data)}", "stderr")
+                            return 1
+                        first_error = first_error or exc
+                        if wrong and wrong in kinds:
+                            kinds = [wrong]  # the deployment said which kind it is
+                        continue
+                    _say(_dumps(result, indent=2))
+                    return 0
+        except TimeoutError:
+            state = client.connection_state()
+            _say(
+                f"syncwire run: no answer within {answer_within:g} s "
+                f"({describe_connection(state, asyncio.get_running_loop().time())})",
+                "stderr",
+            )
+            return 1
+        except SyncwireError as exc:  # e.g. ConnectionLostError, FatalServerError
+            _say(f"error: {type(exc).__name__}: {exc}", "stderr")
+            return 1
+        return 1  # unreachable: the loop returns
+    finally:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5.0):
+                await client.close()
+
+
+def _error_text(error: Exception) -> str:
+    from syncwire.errors import FunctionError
+
+    return error.message if isinstance(error, FunctionError) else str(error)
 
 
 if __name__ == "__main__":  # pragma: no cover

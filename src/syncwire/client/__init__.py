@@ -6,6 +6,16 @@ mirroring one file of convex-js ``src/browser/sync``.
 """
 
 from syncwire.client.auth import TokenFetcher
+from syncwire.client.blocking import ConvexClient, QuerySetSubscription, QuerySubscription
 from syncwire.client.client import Client, ClientConnectionState, Subscription, sync_url
 
-__all__ = ["Client", "ClientConnectionState", "Subscription", "TokenFetcher", "sync_url"]
+__all__ = [
+    "Client",
+    "ClientConnectionState",
+    "ConvexClient",
+    "QuerySetSubscription",
+    "QuerySubscription",
+    "Subscription",
+    "TokenFetcher",
+    "sync_url",
+]

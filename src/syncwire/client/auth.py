@@ -104,6 +104,9 @@ class AuthManager:
             self._host.authenticate(token)
             return
         self._state = _State.FETCHING
+        # Paused now, not when the task starts: a call made right after
+        # set_auth must go out after the Authenticate.
+        self._hold()
         self._spawn(self._first_fetch(self._generation))
 
     def clear(self) -> None:
@@ -171,7 +174,8 @@ class AuthManager:
     # -- internals ----------------------------------------------------------------------
 
     async def _first_fetch(self, generation: int) -> None:
-        with self._paused():
+        """Runs holding the pause ``configure`` took."""
+        try:
             token = await self._fetch(force_refresh=False)
             if generation != self._generation:
                 return
@@ -182,6 +186,8 @@ class AuthManager:
                 token = await self._fetch(force_refresh=True)
                 if generation == self._generation:
                     self._use_fresh(token, after_rejection=False)
+        finally:
+            self._release()
 
     async def _refetch(self, generation: int) -> None:
         """Fetch a fresh token and send it (the scheduled refresh, and after a cached token)."""
@@ -216,16 +222,23 @@ class AuthManager:
 
     @contextlib.contextmanager
     def _paused(self) -> Iterator[None]:
-        """Hold the socket while a token is fetched; overlapping fetches share one pause."""
-        if self._pauses == 0:
-            self._host.pause_socket()
-        self._pauses += 1
+        """Hold the socket while a token is fetched."""
+        self._hold()
         try:
             yield
         finally:
-            self._pauses -= 1
-            if self._pauses == 0:
-                self._host.resume_socket()
+            self._release()
+
+    def _hold(self) -> None:
+        """Pause the socket; overlapping fetches share one pause."""
+        if self._pauses == 0:
+            self._host.pause_socket()
+        self._pauses += 1
+
+    def _release(self) -> None:
+        self._pauses -= 1
+        if self._pauses == 0:
+            self._host.resume_socket()
 
     async def _fetch(self, *, force_refresh: bool) -> str | None:
         fetcher = self._fetcher

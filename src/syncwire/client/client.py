@@ -505,7 +505,7 @@ class Subscription:
         while self._latest is None:
             if self._finished:
                 if self._error is not None:
-                    raise self._error
+                    raise copy.copy(self._error)  # each reader its own traceback
                 raise StopAsyncIteration
             if self._waiter is not None:
                 raise RuntimeError("another task is already waiting for this subscription")

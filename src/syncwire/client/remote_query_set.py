@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 from syncwire.errors import ConvexError, FunctionError, ProtocolError
@@ -31,7 +32,7 @@ class QueryResult:
     def unwrap(self) -> object:
         """The value, or raise the query's error."""
         if self.error is not None:
-            raise self.error
+            raise copy.copy(self.error)  # subscribers share the result, not the traceback
         return self.value
 
 

@@ -214,7 +214,9 @@ class DevServer:
         if server is None:
             return
         server.close(close_connections=False)
-        for connection in list(server.connections):
+        # ``server.connections`` holds open connections only: sessions already
+        # closing would otherwise finish their close handshake first.
+        for connection in {*server.connections, *(s.ws for s in self._sessions)}:
             connection.transport.abort()
         await server.wait_closed()
 

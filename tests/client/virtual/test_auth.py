@@ -76,6 +76,17 @@ async def test_queries_made_while_the_token_is_fetched_go_after_authenticate() -
         mutation.cancel()
 
 
+async def test_a_call_made_right_after_set_auth_goes_after_authenticate() -> None:
+    """The pause starts in set_auth itself, not when the fetch task first runs."""
+    async with client_on_fake() as h:
+        peer = await h.open()
+        h.client.set_auth(Fetcher(jwt("ann")))
+        sub = h.client.subscribe("messages:list")  # sends at once, in this task
+        await peer.expect(Authenticate)
+        assert isinstance(await peer.next(), ModifyQuerySet)
+        sub.unsubscribe()
+
+
 async def test_a_rejected_cached_token_is_replaced_by_a_fresh_one() -> None:
     changes: list[bool] = []
     async with client_on_fake() as h:

@@ -253,6 +253,24 @@ async def test_a_failed_query_raises_and_the_subscription_goes_on() -> None:
         sub.unsubscribe()
 
 
+async def test_each_reader_of_a_failed_query_gets_its_own_exception() -> None:
+    """Shared results, not shared tracebacks: a raise must not grow another's."""
+    async with client_on_fake() as h:
+        peer = await h.open()
+        one, two = h.client.subscribe("broken:query"), h.client.subscribe("broken:query")
+        await peer.expect(ModifyQuerySet)
+        peer.transition(failed(0, "boom"), query_set=1)
+        errors = []
+        for sub in (one, two):
+            with pytest.raises(FunctionError) as caught:
+                await sub.next()
+            errors.append(caught.value)
+        assert errors[0] is not errors[1]
+        assert errors[0].message == errors[1].message == "boom"
+        one.unsubscribe()
+        two.unsubscribe()
+
+
 async def test_a_slow_reader_skips_to_the_newest_value() -> None:
     async with client_on_fake() as h:
         peer = await h.open()
