@@ -74,6 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="an App, or a function returning one (default: the example chat app)",
     )
     serve.add_argument("--auth-secret", help="accept HS256 user tokens signed with this secret")
+    serve.add_argument(
+        "--state",
+        metavar="FILE",
+        help="keep the data and the mutation answers in FILE (loaded at start, rewritten "
+        "after every commit), so that they survive a killed server",
+    )
     watch = commands.add_parser(
         "watch",
         help="subscribe to a query and print each new value until Ctrl-C",
@@ -128,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             app = _load_app(args.app)
         except (ImportError, AttributeError, TypeError, ValueError) as exc:
             parser.exit(2, f"syncwire serve: cannot load --app {args.app!r}: {exc}\n")
-        return asyncio.run(_serve(app, args.host, args.port, args.auth_secret))
+        return asyncio.run(_serve(app, args.host, args.port, args.auth_secret, args.state))
     if args.command in ("watch", "run"):
         sub = watch if args.command == "watch" else run
         call = _parse_call(sub, args)
@@ -193,7 +199,9 @@ def _read_lines(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None
         return
 
 
-async def _serve(app: App, host: str, port: int, auth_secret: str | None) -> int:
+async def _serve(
+    app: App, host: str, port: int, auth_secret: str | None, state: str | None = None
+) -> int:
     from syncwire.devserver import DevServer
     from syncwire.devserver.faults import run_command
 
@@ -202,7 +210,11 @@ async def _serve(app: App, host: str, port: int, auth_secret: str | None) -> int
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
             loop.add_signal_handler(signum, stop.set)
-    server = DevServer(app, host=host, port=port, auth_secret=auth_secret)
+    try:
+        server = DevServer(app, host=host, port=port, auth_secret=auth_secret, state_file=state)
+    except (OSError, ValueError) as exc:
+        _say(f"syncwire serve: cannot load --state {state!r}: {exc}", "stderr")
+        return 1
     try:
         await server.start()
     except OSError as exc:

@@ -48,8 +48,7 @@ from syncwire.protocol import (
     Mutation,
     MutationResponse,
     Ping,
-    QueryFailed,
-    QueryUpdated,
+    QueryRemoved,
     ServerMessage,
     Transition,
     convex_to_json,
@@ -354,23 +353,25 @@ class Client:
 
     def _on_transition(self, transition: Transition) -> None:
         changed = self._remote.transition(transition)  # ProtocolError: the manager resyncs
-        self._observe(transition.end_version.ts)
-        self._auth.on_transition(transition)
-        end = transition.end_version.identity
-        if end > transition.start_version.identity and end >= self._state.identity_version:
-            self._state.mark_auth_confirmed()
+        end_version = transition.end_version
+        self._observe(end_version.ts)
+        if end_version.identity != transition.start_version.identity:
+            self._auth.on_transition(transition)
+            end = end_version.identity
+            if end > transition.start_version.identity and end >= self._state.identity_version:
+                self._state.mark_auth_confirmed()
         self._state.transition(transition)
-        local = self._state
+        results, subscriptions = self._remote.results, self._subscriptions
         for modification in transition.modifications:
-            if isinstance(modification, QueryUpdated | QueryFailed) and modification.log_lines:
-                query = local.query(modification.query_id)
+            if not isinstance(modification, QueryRemoved) and modification.log_lines:
+                query = self._state.query(modification.query_id)
                 if query is not None:
                     log_function_lines(self._log, "Q", query.udf_path, modification.log_lines)
-        results = self._remote.results
         for query_id in changed:
-            for subscription in self._subscriptions.get(query_id, ()):
+            for subscription in subscriptions.get(query_id, ()):
                 subscription._deliver(results[query_id])
-        self._requests.remove_completed(self._remote.version.ts)
+        if self._requests:
+            self._requests.remove_completed(end_version.ts)
         self._publish_state()
 
     def _on_response(self, response: MutationResponse | ActionResponse) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 
 from syncwire.errors import ConvexError, FunctionError, ProtocolError
 from syncwire.protocol import (
@@ -22,12 +21,39 @@ __all__ = ["INITIAL_VERSION", "QueryResult", "RemoteQuerySet"]
 INITIAL_VERSION = StateVersion(query_set=0, identity=0, ts=0)
 
 
-@dataclass(frozen=True, slots=True)
-class QueryResult:
-    """A query's latest result: a value, or the error the server reported."""
+_NOT_YET = object()
 
-    value: object = None
-    error: FunctionError | None = None
+
+class QueryResult:
+    """A query's latest result: a value, or the error the server reported.
+
+    A value from the wire is converted when first read: a subscriber that
+    skips to the newest value never pays for the ones it skipped. (A value
+    Convex cannot represent then raises ``ProtocolError`` from the read.)
+    """
+
+    __slots__ = ("_value", "_wire", "error")
+
+    def __init__(self, value: object = None, error: FunctionError | None = None) -> None:
+        self._value = value
+        self._wire: JSONValue = None
+        self.error = error
+
+    @classmethod
+    def from_wire(cls, wire: JSONValue) -> QueryResult:
+        result = cls(_NOT_YET)
+        result._wire = wire
+        return result
+
+    def __repr__(self) -> str:
+        return f"<QueryResult {'error' if self.error is not None else 'value'}>"
+
+    @property
+    def value(self) -> object:
+        if self._value is _NOT_YET:
+            self._value = json_to_convex(self._wire)
+            self._wire = None
+        return self._value
 
     def unwrap(self) -> object:
         """The value, or raise the query's error."""
@@ -61,7 +87,7 @@ class RemoteQuerySet:
         for modification in transition.modifications:
             query_id = modification.query_id
             if isinstance(modification, QueryUpdated):
-                results[query_id] = QueryResult(value=json_to_convex(modification.value))
+                results[query_id] = QueryResult.from_wire(modification.value)
             elif isinstance(modification, QueryFailed):
                 error = function_error(modification.error_message, modification.error_data)
                 results[query_id] = QueryResult(error=error)

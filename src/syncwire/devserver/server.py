@@ -17,7 +17,9 @@ deployment: a client that reconnects with the same ``sessionId`` and re-sends
 an unfinished Mutation gets the original MutationResponse (same result and
 ``ts``) and a Transition covering it; the mutation does not run again. The
 server remembers the last ``MUTATION_MEMORY_PER_SESSION`` answers of the last
-``MUTATION_MEMORY_SESSIONS`` sessionIds.
+``MUTATION_MEMORY_SESSIONS`` sessionIds. With ``state_file`` the data, these
+answers and the last commit timestamp survive the process too (see
+``syncwire.devserver.state``).
 
 ``server.faults`` injects failures (closes, silence, refusals, delays, dropped
 and malformed frames) and ``await server.restart()`` kills and restarts it;
@@ -29,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import ssl as ssl_module
 import time
@@ -46,6 +49,7 @@ from websockets.http11 import Request, Response
 from syncwire.devserver.app import App, Database, Engine, Outcome, UserIdentity
 from syncwire.devserver.auth import TokenVerifier, identity_from_claims, verify_hs256
 from syncwire.devserver.faults import ABORT, NO_STATUS, Faults, connection_factory
+from syncwire.devserver.state import DurableState, load_state, save_state
 from syncwire.errors import ProtocolError
 from syncwire.protocol import (
     Action,
@@ -103,6 +107,9 @@ class DevServer:
     ``start()``/``stop()``; give clients ``server.url``. ``faults`` injects
     failures; ``restart()`` kills and restarts the server, keeping its data.
     ``ssl`` serves over TLS (``https``/``wss`` URLs), for testing certificates.
+    ``state_file`` keeps the data and the mutation answers in a file, loaded
+    at start and rewritten after every commit, so that they survive even a
+    killed process (as a deployment's do); it excludes ``database``.
     """
 
     def __init__(
@@ -119,9 +126,15 @@ class DevServer:
         ws_ping_interval: float | None = 5.0,
         max_message_size: int | None = 2**26,
         ssl: ssl_module.SSLContext | None = None,
+        state_file: str | os.PathLike[str] | None = None,
     ) -> None:
         if chunk_threshold < 4:
             raise ValueError("chunk_threshold must hold at least one UTF-8 character (4 bytes)")
+        if state_file is not None and database is not None:
+            raise ValueError("give database or state_file, not both: the file holds the data")
+        saved = None if state_file is None else load_state(state_file)
+        if saved is not None:
+            database = saved.database
         if auth_verifier is None and auth_secret is not None:
             secret = auth_secret
 
@@ -142,6 +155,14 @@ class DevServer:
         self._sessions: dict[_Session, None] = {}  # in connection order
         self._sessions_changed = asyncio.Event()  # set, then replaced, on every change
         self._memory = _MutationMemory()
+        self._state_file = state_file
+        if saved is not None:
+            self.engine.ts = max(self.engine.ts, saved.ts)  # never back in time
+            self._memory._done = saved.answers
+        if state_file is not None:
+            # Called with the engine lock held, right after each commit: after the
+            # session has remembered its answer and before its writer can send it.
+            self.engine.add_listener(lambda _ts, _writes: self._save_state())
         self.faults = Faults(self)
         """Inject failures into the running server (see ``Faults``)."""
 
@@ -262,6 +283,12 @@ class DevServer:
         if status is not None:
             return connection.respond(status, "Service Unavailable (injected fault)\n")
         return None
+
+    def _save_state(self) -> None:
+        """Write the durable state, if kept (``state_file``); before any answer goes out."""
+        if self._state_file is not None:
+            state = DurableState(self.engine.db, self._memory._done, self.engine.ts)
+            save_state(self._state_file, state)
 
     def _verify(self, token: str) -> UserIdentity:
         if self._verifier is None:
@@ -663,6 +690,8 @@ class _Session:
         memory = self.server._memory
 
         def committed(outcome: Outcome) -> None:
+            # The engine calls its listeners after this, before anything else
+            # runs: the state file (if any) is written before the writer sends.
             response = _mutation_response(message.request_id, outcome)
             if session_id is not None:
                 memory.put(session_id, response)
@@ -675,6 +704,7 @@ class _Session:
             response = _mutation_response(message.request_id, outcome)
             if session_id is not None:
                 memory.put(session_id, response)
+                self.server._save_state()  # a failure is an answer too: keep it
             self._answer(response)
 
     def _answer(self, response: MutationResponse) -> None:

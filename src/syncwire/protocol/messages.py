@@ -297,6 +297,8 @@ class Transition(_Message, tag="Transition", frozen=True, kw_only=True):
     modifications: tuple[StateModification, ...]
     client_clock_skew: float | None = None
     server_ts: float | None = None
+    """Nanoseconds since the epoch. Give an ``int`` when encoding (a server's
+    job): a float is written as ``1.79…e18``, which the official Rust client rejects."""
 
 
 class TransitionChunk(_Message, tag="TransitionChunk", frozen=True, kw_only=True):
