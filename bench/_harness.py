@@ -5,11 +5,13 @@ Imported by the scripts beside it (``bench/`` is put on ``sys.path`` by each).
 
 from __future__ import annotations
 
+import contextlib
 import statistics
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Timing", "interleaved", "print_rows", "size_text"]
+__all__ = ["Timing", "interleaved", "print_rows", "size_text", "stop_server"]
 
 
 @dataclass
@@ -66,3 +68,21 @@ def print_rows(header: Sequence[str], lines: Sequence[Sequence[str]]) -> None:
     print("| " + " | ".join("-" * w for w in widths) + " |")
     for line in lines:
         print(fmt.format(*line))
+
+
+def stop_server(proc: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
+    """End a server child that stops when its stdin closes; escalate if it does not."""
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    if proc.stdout is not None:
+        proc.stdout.close()

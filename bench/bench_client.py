@@ -105,7 +105,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _harness, beside us
-from _harness import interleaved, print_rows
+from _harness import interleaved, print_rows, stop_server
 from syncwire.protocol import (
     Connect,
     ConvexValue,
@@ -430,21 +430,7 @@ class ServerProcess:
         return f"http://{_HOST}:{self.port}"
 
     def stop(self) -> None:
-        proc = self._proc
-        if proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_server(self._proc)
 
 
 # --- the client roles (each in its own process) -------------------------------------------

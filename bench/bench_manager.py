@@ -69,7 +69,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.version import version as websockets_version
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _harness, beside us
-from _harness import Timing, interleaved, print_rows, size_text
+from _harness import Timing, interleaved, print_rows, size_text, stop_server
 from syncwire.manager import OnMessageResponse, WebSocketManager
 from syncwire.protocol import (
     MutationResponse,
@@ -344,20 +344,7 @@ class ServerProcess:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
-        proc = self._proc
-        if proc.stdin is not None:
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_server(self._proc)
 
 
 # --- the server's send ceiling: a client that only counts bytes --------------------
