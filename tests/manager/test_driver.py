@@ -288,6 +288,22 @@ async def test_a_failed_send_reconnects(caplog: pytest.LogCaptureFixture) -> Non
 
 
 @pytest.mark.asyncio
+async def test_a_send_racing_the_servers_close_keeps_the_servers_reason() -> None:
+    """The close is already on its way when the client sends: as in a browser,
+    the frame is dropped and the server's reason decides the backoff."""
+    fake = FakeTransport()
+    manager, _ = make_manager(fake)
+    async with manager:
+        server = await accept_next(fake)
+        server.close(1013, "TooManyConcurrentRequests")
+        assert manager.send_message(Mutation(request_id=1, udf_path="a:b", args={})) is True
+        start = now()
+        await fake.next_connection()
+        assert now() - start == pytest.approx(3.0)  # the 1013 class (rand 0.5: no jitter)
+        assert manager.connection_state().last_close_reason == "TooManyConcurrentRequests"
+
+
+@pytest.mark.asyncio
 async def test_a_send_that_fails_later_reconnects() -> None:
     fake = FakeTransport()
     manager, _ = make_manager(fake)

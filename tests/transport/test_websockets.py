@@ -277,15 +277,19 @@ async def test_send_after_close_fails_at_once() -> None:
 
 
 @pytest.mark.asyncio
-async def test_send_after_server_close_fails_at_once() -> None:
+async def test_send_after_the_server_closed_is_dropped_like_a_browser() -> None:
+    """The server's close reason, not a send failure, must decide the backoff."""
+
     async def close_now(ws: ServerConnection) -> None:
-        await ws.close(1001, "going away")
+        await ws.close(1013, "TooManyConcurrentRequests")
 
     async with websocket_server(close_now) as server:
         conn = await WebSocketsTransport().connect(server.url)
-        assert (await recv_closed(conn)).code == 1001
-        with pytest.raises(SendFailed):
-            conn.send("nobody listens")
+        closed = await recv_closed(conn)
+        assert (closed.code, closed.reason) == (1013, "TooManyConcurrentRequests")
+        conn.send("nobody listens")  # no SendFailed
+        closed = await recv_closed(conn)
+        assert closed.reason == "TooManyConcurrentRequests"
         await close(conn)
 
 
@@ -654,6 +658,7 @@ async def test_no_token_in_logs_exceptions_or_reprs(
         async with asyncio.timeout(TIMEOUT):
             assert await conn.recv() == frame
         remember(await recv_closed(conn))  # 1009 with the token in the oversized frame
+        conn.close()
         with pytest.raises(SendFailed) as send_failed:
             conn.send(frame)
         remember(send_failed.value)

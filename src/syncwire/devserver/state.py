@@ -24,12 +24,12 @@ import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from syncwire.devserver.app import Database, Document
 from syncwire.protocol import (
-    JSONValue,
     MutationResponse,
     convex_to_json,
     encode_server_message,
@@ -51,7 +51,7 @@ class _File(msgspec.Struct, forbid_unknown_fields=True):
     format: int
     ts: int
     last_creation_time: float
-    tables: dict[str, list[JSONValue]]
+    tables: dict[str, list[Any]]  # documents as Convex JSON (msgspec takes no recursive alias)
     ids: dict[str, str]  # every id ever issued → its table, deleted ones included
     answers: list[tuple[str, list[str]]]
 

@@ -114,8 +114,10 @@ class FakeConnection:
         if not isinstance(text, str):
             raise TypeError(f"send() takes str, not {type(text).__name__}")
         server = self._server
-        if self._closing or server.is_closed:
+        if self._closing:
             raise SendFailed("cannot send: the connection is closing or closed")
+        if server.is_closed:
+            return  # dropped, as a browser does; recv reports the close
         try:
             text.encode()
         except UnicodeEncodeError as exc:  # as the real transport does

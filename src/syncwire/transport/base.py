@@ -111,8 +111,11 @@ class TransportConnection(Protocol):
     def send(self, text: str) -> None:
         """Queue one text frame for sending, in order; never blocks.
 
-        Raises ``SendFailed`` at once if the connection is closing or closed;
-        a write that fails later makes ``recv`` raise ``SendFailed``. (Where the
+        Raises ``SendFailed`` at once after our own ``close()``. Once the peer
+        closed or the connection was lost, the frame is dropped without an
+        error, as a browser's ``WebSocket.send`` does: ``recv`` reports the
+        close with the peer's code and reason, which decide the backoff. A
+        write that fails later makes ``recv`` raise ``SendFailed``. (Where the
         operating system reports a failed buffered write as a lost connection, as
         for the default transport, ``recv`` raises ``ConnectionClosed(1006)``
         instead: treat the two alike.)

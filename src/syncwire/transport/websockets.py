@@ -338,19 +338,20 @@ class WebSocketsConnection:
     def send(self, text: str) -> None:
         """Frame ``text`` and hand it to the socket now; never blocks, keeps order.
 
-        Raises ``SendFailed`` if the connection is closing or closed, or if the
-        socket fails while the frame is written; ``ValueError`` if ``text`` cannot
-        be encoded as UTF-8 (a lone surrogate), without sending anything.
+        Raises ``SendFailed`` after our ``close()``, or if the socket fails while
+        the frame is written (a frame sent after the peer closed is dropped);
+        ``ValueError`` if ``text`` cannot be encoded as UTF-8 (a lone
+        surrogate), without sending anything.
         """
         if not isinstance(text, str):
             raise TypeError(f"send() takes str, not {type(text).__name__}")
         transport = self._ws.transport
-        if (
-            self._close_task is not None
-            or self._ws.state is not State.OPEN
-            or transport.is_closing()
-        ):
+        if self._close_task is not None:
             raise SendFailed("cannot send: the connection is closing or closed")
+        if self._ws.state is not State.OPEN or transport.is_closing():
+            # The peer closed, or the connection is lost: drop the frame as a
+            # browser does, so that recv reports the close with its real reason.
+            return
         try:
             broadcast((self._ws,), text, raise_exceptions=True)
         except UnicodeEncodeError as exc:
