@@ -16,8 +16,8 @@ demo: $(STAMP_PY)
 test: $(STAMP_PY) $(STAMP_NPM) lint typecheck pytest
 
 lint: $(STAMP_PY)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench fuzz
+	$(BIN)/ruff format --check src tests bench fuzz
 
 typecheck: $(STAMP_PY)
 	$(BIN)/mypy
@@ -37,6 +37,13 @@ bench: $(STAMP_PY)
 reliability: $(STAMP_PY) $(STAMP_NPM)
 	bash scripts/install-netns-tools.sh
 	$(BIN)/pytest tests/reliability --full -q -rs $(PYTEST_ARGS)
+
+# Coverage-guided fuzzing of the receive path, time-boxed: FUZZ_SECONDS (300 s runs
+# about 100,000 inputs here).
+FUZZ_SECONDS ?= 300
+fuzz: $(STAMP_PY)
+	$(BIN)/python -m pip install --quiet -e ".[fuzz]"
+	$(BIN)/python fuzz/run.py --time $(FUZZ_SECONDS)
 
 dist: $(STAMP_PY)
 	$(BIN)/python -m build

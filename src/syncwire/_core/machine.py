@@ -600,12 +600,13 @@ class ManagerCore:
             return  # the common case: nothing to say, so no text is built
         megabytes = f"{round(length / 10_000) / 100}MB"
         if debug:
-            rate = length / (transit_ms / 1000) if transit_ms else math.inf
+            seconds = transit_ms / 1000
+            rate = length / seconds if seconds else math.inf
             self._log.debug(
                 "received %s transition in %dms at %sMB per second",
                 megabytes,
                 round(transit_ms),
-                round(rate / 10_000) / 100,
+                round(rate / 10_000) / 100 if math.isfinite(rate) else rate,
             )
         if length > _LARGE_TRANSITION_CHARS:
             self._log.info(

@@ -93,6 +93,8 @@ class RemoteQuerySet:
                 results[query_id] = QueryResult(error=error)
             else:
                 results.pop(query_id, None)
+                if query_id in changed:  # updated, then removed, in one Transition
+                    changed.remove(query_id)
                 continue
             changed.append(query_id)
         self.version = transition.end_version

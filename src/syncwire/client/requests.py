@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from syncwire.client.remote_query_set import function_error
-from syncwire.errors import ConnectionLostError
+from syncwire.errors import ConnectionLostError, ProtocolError
 from syncwire.protocol import Action, ActionResponse, Mutation, MutationResponse, json_to_convex
 
 __all__ = ["ACTION_LOST", "RequestManager", "Settle"]
@@ -58,24 +58,39 @@ class RequestManager:
         self._requests[message.request_id] = _Request(message, settle, status, now)
 
     def on_response(self, response: MutationResponse | ActionResponse) -> str | None:
-        """Settle what can be settled now; returns the request's path if it is ours."""
+        """Settle what can be settled now; returns the request's path if it is ours.
+
+        An answer whose value Convex cannot represent settles its request with
+        the ``ProtocolError`` (the caller must not wait forever), then raises
+        it so that the manager resyncs.
+        """
         request = self._requests.get(response.request_id)
         if request is None:
             return None
+        try:
+            if response.success:
+                result: object = json_to_convex(response.result)
+                error: BaseException | None = None
+            else:
+                text = response.result if isinstance(response.result, str) else str(response.result)
+                result, error = None, function_error(text, response.error_data)
+        except ProtocolError as bad:
+            self._finish(response.request_id)
+            request.settle(None, bad)
+            raise
         if isinstance(response, MutationResponse) and response.success:
             # Held until a Transition covers ``ts``; a re-sent mutation's second
             # answer carries the same result.
             request.status, request.ts = _Status.COMPLETED, response.ts or 0
-            request.result = json_to_convex(response.result)
+            request.result = result
             return request.message.udf_path
-        del self._requests[response.request_id]
-        self._older_than_restart.discard(response.request_id)
-        if response.success:
-            request.settle(json_to_convex(response.result), None)
-        else:
-            message = response.result if isinstance(response.result, str) else str(response.result)
-            request.settle(None, function_error(message, response.error_data))
+        self._finish(response.request_id)
+        request.settle(result, error)
         return request.message.udf_path
+
+    def _finish(self, request_id: int) -> None:
+        del self._requests[request_id]
+        self._older_than_restart.discard(request_id)
 
     def remove_completed(self, ts: int) -> None:
         """Deliver the mutations whose effects are visible at ``ts``."""
@@ -85,8 +100,8 @@ class RequestManager:
             if request.status is _Status.COMPLETED and request.ts <= ts
         ]
         for request_id in done:
-            request = self._requests.pop(request_id)
-            self._older_than_restart.discard(request_id)
+            request = self._requests[request_id]
+            self._finish(request_id)
             request.settle(request.result, None)
 
     def restart(self) -> list[Mutation | Action]:

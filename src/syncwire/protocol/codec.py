@@ -59,7 +59,12 @@ _ENCODER: Final = msgspec.json.Encoder(enc_hook=enc_hook)
 
 # What msgspec raises for bad input: its own errors, UnicodeDecodeError for
 # invalid UTF-8 inside a tag, RecursionError for JSON nested ~1000 deep.
-_DECODE_ERRORS: Final = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError)
+_DECODE_ERRORS: Final = (
+    msgspec.MsgspecError,
+    UnicodeDecodeError,
+    UnicodeEncodeError,  # text holding a lone surrogate
+    RecursionError,
+)
 
 
 def _protocol_error(what: str, exc: Exception) -> ProtocolError:
@@ -67,6 +72,8 @@ def _protocol_error(what: str, exc: Exception) -> ProtocolError:
         return ProtocolError(f"malformed {what}: invalid UTF-8 at byte {exc.start}")
     if isinstance(exc, RecursionError):
         return ProtocolError(f"malformed {what}: JSON nested too deeply")
+    if isinstance(exc, UnicodeEncodeError):
+        return ProtocolError(f"malformed {what}: a lone surrogate at index {exc.start}")
     # msgspec quotes a rejected tag ("Invalid value 'x' - at `$.type`"): the
     # value came from the peer, so it stays out of the message.
     text = _QUOTED_VALUE.sub("Invalid value", str(exc))

@@ -35,6 +35,7 @@ import base64
 import binascii
 import math
 import struct
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Final, TypeAlias, Union, cast
@@ -193,10 +194,10 @@ def _b64decode(encoded: object, what: str, exact_len: int | None = None) -> byte
     try:
         # strict_mode rejects stray characters and bad padding, in C.
         raw = binascii.a2b_base64(encoded, strict_mode=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a non-ASCII character
         try:  # the URL-safe alphabet is accepted too (spec §2)
             raw = binascii.a2b_base64(encoded.translate(_URLSAFE_TO_STD), strict_mode=True)
-        except binascii.Error:
+        except ValueError:
             raise ProtocolError(f"{what} is not valid base64") from None
     if exact_len is not None and len(raw) != exact_len:
         raise ProtocolError(f"{what} has {len(raw)} bytes, expected {exact_len}")
@@ -294,6 +295,8 @@ def _to_json(value: object) -> JSONValue:
         try:
             return [_to_json(item) for item in value]
         except _BadValue as bad:
+            if _locating.active:
+                raise
             raise bad.at(f"[{_first_failing(value, _to_json)}]") from None
     if isinstance(value, ConvexInt64):
         return {"$integer": base64.b64encode(struct.pack("<q", value.value)).decode()}
@@ -312,13 +315,27 @@ def _to_json(value: object) -> JSONValue:
     )
 
 
+class _Locating(threading.local):
+    active = False
+
+
+_locating = _Locating()
+"""Set while ``_first_failing`` re-walks: inner levels then fail fast instead
+of locating their own failing child again (which made the error path 2^depth)."""
+
+
 def _first_failing(items: Iterable[object], walk: Callable[[object], object]) -> int:
     """The index of the first item ``walk`` rejects (only on the error path)."""
-    for index, item in enumerate(items):
-        try:
-            walk(item)
-        except _BadValue:
-            return index
+    outer = _locating.active
+    _locating.active = True
+    try:
+        for index, item in enumerate(items):
+            try:
+                walk(item)
+            except _BadValue:
+                return index
+    finally:
+        _locating.active = outer
     return -1  # pragma: no cover - called only after an item failed
 
 
@@ -474,6 +491,8 @@ def _from_json(value: object) -> ConvexValue:
         try:
             return [_from_json(item) for item in value]
         except _BadValue as bad:
+            if _locating.active:
+                raise
             raise bad.at(f"[{_first_failing(value, _from_json)}]") from None
     if type(value) is dict:
         mapping = cast(dict[str, object], value)
@@ -486,6 +505,8 @@ def _from_json(value: object) -> ConvexValue:
         try:
             return {key: _from_json(inner) for key, inner in mapping.items()}
         except _BadValue as bad:
+            if _locating.active:
+                raise
             failing = _first_failing(mapping.values(), _from_json)
             raise bad.at(f".{list(mapping)[failing]}") from None
     raise _BadValue(ProtocolError, f"{_kind(value)} at {{path}} is not a JSON value")
