@@ -5,13 +5,23 @@ Imported by the scripts beside it (``bench/`` is put on ``sys.path`` by each).
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import os
+import socket
 import statistics
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Timing", "interleaved", "print_rows", "size_text", "stop_server"]
+__all__ = [
+    "Timing",
+    "interleaved",
+    "open_raw_websocket",
+    "print_rows",
+    "size_text",
+    "stop_server",
+]
 
 
 @dataclass
@@ -86,3 +96,25 @@ def stop_server(proc: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=5)
     if proc.stdout is not None:
         proc.stdout.close()
+
+
+def open_raw_websocket(sock: socket.socket, host: str, port: int, target: str) -> int:
+    """Do a client handshake by hand on ``sock`` (for ceilings measured below any
+    library); returns how many bytes after the response headers already arrived."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise RuntimeError("the server closed during the handshake")
+        head += chunk
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise RuntimeError(f"handshake refused: {head[:40]!r}")
+    return len(head.partition(b"\r\n\r\n")[2])

@@ -75,7 +75,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import cProfile
 import faulthandler
@@ -105,7 +104,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _harness, beside us
-from _harness import interleaved, print_rows, stop_server
+from _harness import interleaved, open_raw_websocket, print_rows, stop_server
 from syncwire.protocol import (
     Connect,
     ConvexValue,
@@ -493,23 +492,7 @@ def role_bytes(url: str, count: int, timeout: float) -> dict[str, Any]:
     """A plain socket: handshake, subscribe, count bytes until the server closes."""
     host, _, port = url.removeprefix("http://").partition(":")
     with socket.create_connection((host, int(port)), timeout=timeout) as sock:
-        key = base64.b64encode(os.urandom(16)).decode()
-        sock.sendall(
-            (
-                f"GET /api/sync?close=1 HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = sock.recv(4096)
-            if not chunk:
-                raise RuntimeError("the server closed during the handshake")
-            head += chunk
-        if not head.startswith(b"HTTP/1.1 101"):
-            raise RuntimeError(f"handshake refused: {head[:40]!r}")
-        received = len(head.partition(b"\r\n\r\n")[2])
+        received = open_raw_websocket(sock, host, int(port), "/api/sync?close=1")
         sock.sendall(b"".join(_masked(text) for text in _subscribe_frames()))
         buffer = bytearray(1 << 20)
         while not received:  # the first Transition (its first bytes, at least)

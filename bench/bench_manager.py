@@ -69,7 +69,14 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.version import version as websockets_version
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _harness, beside us
-from _harness import Timing, interleaved, print_rows, size_text, stop_server
+from _harness import (
+    Timing,
+    interleaved,
+    open_raw_websocket,
+    print_rows,
+    size_text,
+    stop_server,
+)
 from syncwire.manager import OnMessageResponse, WebSocketManager
 from syncwire.protocol import (
     MutationResponse,
@@ -353,23 +360,8 @@ class ServerProcess:
 def server_ceiling(port: int, shape: str, count: int, mode: str, nbytes: int) -> float:
     """Seconds for the server to deliver ``count`` frames to a client that reads bytes only."""
     with socket.create_connection((_HOST, port), timeout=30.0) as sock:
-        key = base64.b64encode(os.urandom(16)).decode()
-        sock.sendall(
-            (
-                f"GET /send?shape={shape}&count={count}&mode={mode}&close=1 HTTP/1.1\r\n"
-                f"Host: {_HOST}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = sock.recv(4096)
-            if not chunk:
-                raise RuntimeError("the server closed during the handshake")
-            head += chunk
-        if not head.startswith(b"HTTP/1.1 101"):
-            raise RuntimeError(f"handshake refused: {head[:40]!r}")
-        received = len(head.partition(b"\r\n\r\n")[2])
+        target = f"/send?shape={shape}&count={count}&mode={mode}&close=1"
+        received = open_raw_websocket(sock, _HOST, port, target)
         buffer = bytearray(4 * 2**20)
         start = time.perf_counter()
         while n := sock.recv_into(buffer):  # until the server closes (bounded by the timeout)
