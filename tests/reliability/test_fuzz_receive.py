@@ -315,6 +315,10 @@ def test_a_query_updated_then_removed_in_one_transition() -> None:
     _strict(REGRESSIONS["removed-after-update"])
 
 
+def test_a_query_updated_twice_then_removed_in_one_transition() -> None:
+    _strict(REGRESSIONS["removed-after-update-twice"])
+
+
 def test_a_zero_transit_time_is_logged_at_debug() -> None:
     check_core(split_frames(REGRESSIONS["debug-timing-overflow"]), debug=True, strict=True)
 

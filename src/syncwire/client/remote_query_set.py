@@ -93,8 +93,8 @@ class RemoteQuerySet:
                 results[query_id] = QueryResult(error=error)
             else:
                 results.pop(query_id, None)
-                if query_id in changed:  # updated, then removed, in one Transition
-                    changed.remove(query_id)
+                # Updated (maybe more than once), then removed, in one Transition.
+                changed[:] = [q for q in changed if q != query_id]
                 continue
             changed.append(query_id)
         self.version = transition.end_version

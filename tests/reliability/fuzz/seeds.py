@@ -335,6 +335,11 @@ REGRESSIONS: Final[dict[str, bytes]] = {
     ),
     "lone-surrogate-text": b'{"type":"FatalError","error":"\xff"}',
     "removed-after-update": _one_query("null", then=',{"type":"QueryRemoved","queryId":0}'),
+    "removed-after-update-twice": _one_query(
+        "null",
+        then=',{"type":"QueryUpdated","queryId":0,"value":null,"logLines":[],"journal":null},'
+        '{"type":"QueryRemoved","queryId":0}',
+    ),
 }
 
 
