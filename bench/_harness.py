@@ -5,12 +5,14 @@ Imported by the scripts beside it (``bench/`` is put on ``sys.path`` by each).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import os
 import socket
 import statistics
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -21,6 +23,7 @@ __all__ = [
     "print_rows",
     "size_text",
     "stop_server",
+    "wait_for_stdin_to_close",
 ]
 
 
@@ -118,3 +121,22 @@ def open_raw_websocket(sock: socket.socket, host: str, port: int, target: str) -
     if not head.startswith(b"HTTP/1.1 101"):
         raise RuntimeError(f"handshake refused: {head[:40]!r}")
     return len(head.partition(b"\r\n\r\n")[2])
+
+
+async def wait_for_stdin_to_close(lifetime: float) -> None:
+    """Return once standard input closes (a server child's parent went away), or
+    after ``lifetime`` seconds at the most."""
+    loop = asyncio.get_running_loop()
+    closed: asyncio.Future[None] = loop.create_future()
+
+    def on_stdin() -> None:
+        if not os.read(sys.stdin.fileno(), 4096) and not closed.done():
+            closed.set_result(None)
+
+    loop.add_reader(sys.stdin.fileno(), on_stdin)
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(lifetime):
+                await closed
+    finally:
+        loop.remove_reader(sys.stdin.fileno())

@@ -104,7 +104,13 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _harness, beside us
-from _harness import interleaved, open_raw_websocket, print_rows, stop_server
+from _harness import (
+    interleaved,
+    open_raw_websocket,
+    print_rows,
+    stop_server,
+    wait_for_stdin_to_close,
+)
 from syncwire.protocol import (
     Connect,
     ConvexValue,
@@ -305,23 +311,10 @@ class _Push:
 
 async def _serve_until_stdin_closes(handler: Any, **options: Any) -> None:
     """Serve until standard input closes (the parent went away) or the lifetime ends."""
-    loop = asyncio.get_running_loop()
-    stop = loop.create_future()
-
-    def on_stdin() -> None:
-        if not os.read(sys.stdin.fileno(), 4096) and not stop.done():
-            stop.set_result(None)
-
-    loop.add_reader(sys.stdin.fileno(), on_stdin)
-    try:
-        async with serve(handler, _HOST, 0, **options) as server:
-            port = next(iter(server.sockets)).getsockname()[1]
-            print(f"PORT {port}", flush=True)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_SERVER_LIFETIME_S):
-                    await stop
-    finally:
-        loop.remove_reader(sys.stdin.fileno())
+    async with serve(handler, _HOST, 0, **options) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        print(f"PORT {port}", flush=True)
+        await wait_for_stdin_to_close(_SERVER_LIFETIME_S)
 
 
 def serve_push_main(count: int) -> int:
@@ -367,21 +360,10 @@ async def _serve_dev() -> None:
     app.mutation(MUTATION, _bench_send)
     server = DevServer(app, host=_HOST, port=0)
     await server.start()
-    loop = asyncio.get_running_loop()
-    stop = loop.create_future()
-
-    def on_stdin() -> None:
-        if not os.read(sys.stdin.fileno(), 4096) and not stop.done():
-            stop.set_result(None)
-
-    loop.add_reader(sys.stdin.fileno(), on_stdin)
     try:
         print(f"PORT {server.port}", flush=True)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_SERVER_LIFETIME_S):
-                await stop
+        await wait_for_stdin_to_close(_SERVER_LIFETIME_S)
     finally:
-        loop.remove_reader(sys.stdin.fileno())
         async with asyncio.timeout(30.0):
             await server.stop()
 

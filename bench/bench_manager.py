@@ -76,6 +76,7 @@ from _harness import (
     print_rows,
     size_text,
     stop_server,
+    wait_for_stdin_to_close,
 )
 from syncwire.manager import OnMessageResponse, WebSocketManager
 from syncwire.protocol import (
@@ -272,34 +273,19 @@ async def _serve_connection(ws: ServerConnection) -> None:
 
 async def _serve(port: int) -> None:
     """Serve until standard input closes (the parent went away) or the lifetime ends."""
-    loop = asyncio.get_running_loop()
-    stop = loop.create_future()
-
-    def on_stdin() -> None:
-        if not os.read(sys.stdin.fileno(), 4096) and not stop.done():
-            stop.set_result(None)
-
-    loop.add_reader(sys.stdin.fileno(), on_stdin)
-    try:
-        async with serve(
-            _serve_connection,
-            _HOST,
-            port,
-            compression=None,
-            ping_interval=None,
-            max_size=2**20,
-            write_limit=2**20,
-            backlog=2048,
-        ) as server:
-            bound = next(iter(server.sockets)).getsockname()[1]
-            print(f"PORT {bound}", flush=True)
-            try:
-                async with asyncio.timeout(_SERVER_LIFETIME_S):
-                    await stop
-            except TimeoutError:
-                pass
-    finally:
-        loop.remove_reader(sys.stdin.fileno())
+    async with serve(
+        _serve_connection,
+        _HOST,
+        port,
+        compression=None,
+        ping_interval=None,
+        max_size=2**20,
+        write_limit=2**20,
+        backlog=2048,
+    ) as server:
+        bound = next(iter(server.sockets)).getsockname()[1]
+        print(f"PORT {bound}", flush=True)
+        await wait_for_stdin_to_close(_SERVER_LIFETIME_S)
 
 
 def serve_main(port: int = 0) -> int:
