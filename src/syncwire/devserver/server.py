@@ -46,6 +46,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from syncwire.client.client import sync_url
 from syncwire.devserver.app import App, Database, Engine, Outcome, UserIdentity
 from syncwire.devserver.auth import TokenVerifier, identity_from_claims, verify_hs256
 from syncwire.devserver.faults import ABORT, NO_STATUS, Faults, connection_factory
@@ -184,7 +185,7 @@ class DevServer:
     @property
     def ws_url(self) -> str:
         """The WebSocket endpoint (``ws://127.0.0.1:PORT/api/sync``)."""
-        return f"{'wss' if self._ssl else 'ws'}://{self.host}:{self._port}/api/sync"
+        return sync_url(self.url)
 
     @property
     def session_count(self) -> int:

@@ -66,6 +66,8 @@ from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Final, Literal, Self
 
+from syncwire.client.client import sync_url
+
 __all__ = ["DEFAULT_BUFFER_LIMIT", "ChaosProxy", "ProxiedConnection"]
 
 DEFAULT_BUFFER_LIMIT: Final = 256 * 1024
@@ -486,7 +488,7 @@ class ChaosProxy:
     @property
     def ws_url(self) -> str:
         """The sync endpoint through the proxy (``ws://127.0.0.1:PORT/api/sync``)."""
-        return f"ws://{_LISTEN_HOST}:{self._port}/api/sync"
+        return sync_url(self.url)
 
     @property
     def connections(self) -> tuple[ProxiedConnection, ...]:
