@@ -71,8 +71,8 @@ class RemoteQuerySet:
         self.version = INITIAL_VERSION
         self.results: dict[int, QueryResult] = {}
 
-    def transition(self, transition: Transition) -> list[int]:
-        """Apply one Transition; returns the queryIds whose result it changed.
+    def transition(self, transition: Transition) -> dict[int, None]:
+        """Apply one Transition; returns the queryIds whose result it changed, once each.
 
         Raises ``ProtocolError`` when it does not start where we are: the
         session is out of step and only a reconnect resyncs it.
@@ -82,7 +82,7 @@ class RemoteQuerySet:
             raise ProtocolError(
                 f"a Transition starts at {_text(start)} but the client is at {_text(self.version)}"
             )
-        changed: list[int] = []
+        changed: dict[int, None] = {}  # an ordered set: a query updated twice counts once
         results = self.results
         for modification in transition.modifications:
             query_id = modification.query_id
@@ -93,10 +93,9 @@ class RemoteQuerySet:
                 results[query_id] = QueryResult(error=error)
             else:
                 results.pop(query_id, None)
-                # Updated (maybe more than once), then removed, in one Transition.
-                changed[:] = [q for q in changed if q != query_id]
+                changed.pop(query_id, None)  # updated, then removed, in one Transition
                 continue
-            changed.append(query_id)
+            changed[query_id] = None
         self.version = transition.end_version
         return changed
 
