@@ -1,32 +1,52 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
 # Everything else here is what those two are made of.
+#
+# Python packages are installed from the committed uv.lock, never from whatever
+# PyPI serves today; npm packages from package-lock.json. uv itself is pinned
+# below and installed into .tools/ with the machine's pip.
 
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
-# Re-install only when the project's dependency lists change.
-STAMP_PY  := $(VENV)/.installed
+UV_VERSION := 0.13.9
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+# uv finds Python on this machine and never downloads one; it installs into $(VENV).
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+# `--locked` fails if uv.lock no longer matches pyproject.toml (run `make lock`).
+SYNC   := $(UV) sync --locked --python $(PYTHON)
 STAMP_NPM := node_modules/.installed
 
-.PHONY: demo test lint typecheck pytest bench reliability fuzz install clean dist
+.PHONY: demo test check lint typecheck pytest bench reliability fuzz install lock \
+	test-latest clean dist
 
-demo: $(STAMP_PY)
+demo: $(UV)
+	$(SYNC) --inexact --no-default-groups
 	$(BIN)/python -m syncwire demo
 
-test: $(STAMP_PY) $(STAMP_NPM) lint typecheck pytest
+# Install exactly the lock's test environment, then lint, type-check and test.
+test: install
+	$(MAKE) check
 
-lint: $(STAMP_PY)
+# The checks alone, on whatever $(VENV) holds (`test` and `test-latest` fill it).
+check: lint typecheck pytest
+
+lint:
 	$(BIN)/ruff check src tests bench fuzz
 	$(BIN)/ruff format --check src tests bench fuzz
 
-typecheck: $(STAMP_PY)
+typecheck:
 	$(BIN)/mypy
 
-pytest: $(STAMP_PY) $(STAMP_NPM)
+pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: $(STAMP_PY)
-	$(BIN)/python -m pip install --quiet -e ".[bench]"
+install: $(UV) $(STAMP_NPM)
+	$(SYNC)
+
+bench: $(UV)
+	$(SYNC) --group bench
 	$(BIN)/python bench/bench_codec.py
 	$(BIN)/python bench/bench_manager.py
 	$(BIN)/python bench/bench_devserver.py
@@ -34,29 +54,36 @@ bench: $(STAMP_PY)
 
 # The whole reliability suite, long tiers included; prints every figure
 # (docs/reliability.md quotes them with this command).
-reliability: $(STAMP_PY) $(STAMP_NPM)
+reliability: install
 	bash scripts/install-netns-tools.sh
 	$(BIN)/pytest tests/reliability --full -q -rs $(PYTEST_ARGS)
 
 # Coverage-guided fuzzing of the receive path, time-boxed: FUZZ_SECONDS (300 s ran
 # 40,000-120,000 inputs here, with the machine's load; 351 s ran 110,000).
 FUZZ_SECONDS ?= 300
-fuzz: $(STAMP_PY)
-	$(BIN)/python -m pip install --quiet -e ".[fuzz]"
+fuzz: $(UV)
+	$(SYNC) --group fuzz
 	$(BIN)/python fuzz/run.py --time $(FUZZ_SECONDS)
 
-dist: $(STAMP_PY)
-	$(BIN)/python -m build
+# Move every pin in uv.lock to the newest release pyproject.toml allows
+# (the README's "Development" section: run `make test-latest` first).
+lock: $(UV)
+	$(UV) lock --upgrade
 
-install: $(STAMP_PY) $(STAMP_NPM)
+# The whole suite against the newest allowed releases, in .venv-latest, leaving
+# uv.lock alone: meets an upstream release on purpose. Not run in CI.
+test-latest: $(UV) $(STAMP_NPM)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) .venv-latest
+	VIRTUAL_ENV=.venv-latest $(UV) pip install --quiet --upgrade --reinstall-package syncwire \
+		-e . --group test
+	$(MAKE) check VENV=.venv-latest
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+dist: $(UV)
+	$(UV) build
 
-$(STAMP_PY): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
-	touch $@
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet uv==$(UV_VERSION)
 
 # The official `convex` npm package: the oracle for the differential tests.
 $(STAMP_NPM): package.json package-lock.json
@@ -64,4 +91,5 @@ $(STAMP_NPM): package.json package-lock.json
 	touch $@
 
 clean:
-	rm -rf $(VENV) node_modules dist build .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-* $(TOOLS) node_modules dist build .mypy_cache .ruff_cache \
+		.pytest_cache .hypothesis
