@@ -13,10 +13,10 @@ import base64
 import contextlib
 import datetime
 import importlib
+import ipaddress
 import json
 import logging
 import math
-import os
 import re
 import signal
 import sys
@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from syncwire._output import silence_stdout, write_line
 from syncwire._version import __version__
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Fault commands are read from stdin, one per line; type `help` for the list.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
-    serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    serve.add_argument("--port", type=_port, default=0, help="port (default: a free one)")
     serve.add_argument(
         "--app",
         default=DEFAULT_APP,
@@ -127,13 +128,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 plain=True if args.plain else None,
             )
         except KeyboardInterrupt:
-            _say("syncwire demo: interrupted", "stderr")
+            write_line("syncwire demo: interrupted", "stderr")
             return 130
     if args.command == "serve":
         try:
             app = _load_app(args.app)
         except (ImportError, AttributeError, TypeError, ValueError) as exc:
             parser.exit(2, f"syncwire serve: cannot load --app {args.app!r}: {exc}\n")
+        if not _is_loopback(args.host):
+            write_line(
+                f"syncwire serve: warning: listening on {args.host}, not loopback: anyone who "
+                "can reach it can call the app's functions"
+                + ("" if args.auth_secret else ", as no one (no --auth-secret)"),
+                "stderr",
+            )
         return asyncio.run(_serve(app, args.host, args.port, args.auth_secret, args.state))
     if args.command in ("watch", "run"):
         sub = watch if args.command == "watch" else run
@@ -145,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except KeyboardInterrupt:  # before the signal handlers were installed
                 return 0
             except BrokenPipeError:  # `syncwire watch … | head`: the reader has had enough
-                _silence_stdout()
+                silence_stdout()
                 return 0
         if not (args.timeout > 0 and math.isfinite(args.timeout)):
             run.error("--timeout must be positive")
@@ -153,10 +161,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return asyncio.run(_run(call, args.kind, answer_within=args.timeout))
         except KeyboardInterrupt:
-            _say("syncwire run: interrupted", "stderr")
+            write_line("syncwire run: interrupted", "stderr")
             return 130
     parser.print_help()
     return 2
+
+
+def _port(text: str) -> int:
+    """``--port``: a TCP port number, 0 for a free one."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535 (0: a free one), not {port}")
+    return port
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
 
 
 def _load_app(spec: str) -> App:
@@ -174,19 +202,6 @@ def _load_app(spec: str) -> App:
     if not isinstance(target, App):
         raise TypeError(f"{spec} is not an App (nor a function returning one)")
     return target
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null, so that the flush at exit cannot fail again."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-
-
-def _say(text: str, stream: str = "stdout") -> None:
-    out = sys.stdout if stream == "stdout" else sys.stderr
-    out.write(text + "\n")
-    out.flush()
 
 
 def _read_lines(loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> None:
@@ -213,17 +228,18 @@ async def _serve(
     try:
         server = DevServer(app, host=host, port=port, auth_secret=auth_secret, state_file=state)
     except (OSError, ValueError) as exc:
-        _say(f"syncwire serve: cannot load --state {state!r}: {exc}", "stderr")
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        write_line(f"syncwire serve: cannot use --state {state!r}: {reason}", "stderr")
         return 1
     try:
         await server.start()
     except OSError as exc:
-        _say(f"syncwire serve: cannot listen on {host}:{port}: {exc}", "stderr")
+        write_line(f"syncwire serve: cannot listen on {host}:{port}: {exc}", "stderr")
         return 1
-    _say(f"syncwire dev server {__version__}")
-    _say(f"  deployment URL: {server.url}")
-    _say(f"  WebSocket URL:  {server.ws_url}")
-    _say("type `help` for fault commands; Ctrl-C stops")
+    write_line(f"syncwire dev server {__version__}")
+    write_line(f"  deployment URL: {server.url}")
+    write_line(f"  WebSocket URL:  {server.ws_url}")
+    write_line("type `help` for fault commands; Ctrl-C stops")
     lines: asyncio.Queue[str | None] = asyncio.Queue()
     threading.Thread(target=_read_lines, args=(loop, lines), daemon=True).start()
 
@@ -235,13 +251,13 @@ async def _serve(
             try:
                 reply = await run_command(server, line)
             except ValueError as exc:
-                _say(f"error: {exc}", "stderr")
+                write_line(f"error: {exc}", "stderr")
                 continue
             except Exception as exc:  # e.g. restart cannot listen again: keep serving
-                _say(f"error: {type(exc).__name__}: {exc}", "stderr")
+                write_line(f"error: {type(exc).__name__}: {exc}", "stderr")
                 continue
             if reply:
-                _say(reply)
+                write_line(reply)
 
     reader = asyncio.create_task(commands())
     stopping = asyncio.create_task(stop.wait())
@@ -254,7 +270,7 @@ async def _serve(
         stopping.cancel()
         await asyncio.gather(reader, stopping, return_exceptions=True)
         await server.stop()
-        _say("stopped")
+        write_line("stopped")
     return 0
 
 
@@ -387,7 +403,7 @@ async def _watch(call: _Call) -> int:
 
             def auth_changed(confirmed: bool) -> None:
                 text = "confirmed" if confirmed else "rejected (watching without auth)"
-                _say(f"{prefix()} auth: {text}")
+                write_line(f"{prefix()} auth: {text}")
 
             client.set_auth(call.auth, on_change=auth_changed)
 
@@ -398,7 +414,7 @@ async def _watch(call: _Call) -> int:
                 key = (c.state, c.paused, c.connection_count, c.connection_retries)
                 if key != last:
                     last = key
-                    _say(f"{prefix()} connection: {describe_connection(state, loop.time())}")
+                    write_line(f"{prefix()} connection: {describe_connection(state, loop.time())}")
 
         async def values() -> int:
             async with client.subscribe(call.function, call.args) as subscription:
@@ -408,12 +424,12 @@ async def _watch(call: _Call) -> int:
                     except StopAsyncIteration:
                         return 0
                     except FatalServerError as exc:
-                        _say(f"{prefix()} the server ended the session: {exc}", "stderr")
+                        write_line(f"{prefix()} the server ended the session: {exc}", "stderr")
                         return 1
                     except FunctionError as exc:
-                        _say(f"{prefix()} error: {_error_text(exc)}")
+                        write_line(f"{prefix()} error: {_error_text(exc)}")
                         continue
-                    _say(f"{prefix()} value: {_dumps(value)}")
+                    write_line(f"{prefix()} value: {_dumps(value)}")
 
         printer = asyncio.ensure_future(states())
         reader = asyncio.ensure_future(values())
@@ -485,26 +501,26 @@ async def _run(call: _Call, kind: str, *, answer_within: float) -> int:
                         wrong = _wrong_kind(exc, call.function) if kind == "auto" else None
                         if wrong is None or not kinds:
                             error = exc if wrong is None or first_error is None else first_error
-                            _say(f"error: {_error_text(error)}", "stderr")
+                            write_line(f"error: {_error_text(error)}", "stderr")
                             if isinstance(error, ConvexError):
-                                _say(f"data: {_dumps(error.data)}", "stderr")
+                                write_line(f"data: {_dumps(error.data)}", "stderr")
                             return 1
                         first_error = first_error or exc
                         if wrong and wrong in kinds:
                             kinds = [wrong]  # the deployment said which kind it is
                         continue
-                    _say(_dumps(result, indent=2))
+                    write_line(_dumps(result, indent=2))
                     return 0
         except TimeoutError:
             state = client.connection_state()
-            _say(
+            write_line(
                 f"syncwire run: no answer within {answer_within:g} s "
                 f"({describe_connection(state, asyncio.get_running_loop().time())})",
                 "stderr",
             )
             return 1
         except SyncwireError as exc:  # e.g. ConnectionLostError, FatalServerError
-            _say(f"error: {type(exc).__name__}: {exc}", "stderr")
+            write_line(f"error: {type(exc).__name__}: {exc}", "stderr")
             return 1
         return 1  # unreachable: the loop returns
     finally:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from syncwire._core.backoff import BackoffPolicy
+from syncwire._output import write_line
 from syncwire.client import Client, ClientConnectionState
 from syncwire.devserver import DevServer, make_hs256_token, verify_hs256
 from syncwire.devserver.auth import AuthenticationError
@@ -775,8 +776,8 @@ def main(
     watchdog.start()
     try:
         if plain:
-            status = DemoStatus(on_line=_print_line)
-            _print_line(
+            status = DemoStatus(on_line=write_line)
+            write_line(
                 f"syncwire demo (seed {seed}): a client, a writer and {FAULT_COUNT} faults "
                 "against the embedded dev server"
             )
@@ -784,7 +785,7 @@ def main(
                 outcome = asyncio.run(run_scenario(config, status))
             checks = check(outcome)
             for line in summary_lines(outcome, checks):
-                _print_line(line)
+                write_line(line)
         else:
             from rich.console import Console
             from rich.live import Live
@@ -815,11 +816,6 @@ def _library_log_to(status: DemoStatus) -> Iterator[None]:
     finally:
         library.removeHandler(handler)
         library.propagate = propagate
-
-
-def _print_line(line: str) -> None:
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
 
 
 def _give_up(deadline: float) -> None:

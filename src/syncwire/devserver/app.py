@@ -701,11 +701,17 @@ class Engine:
         self, kind: FunctionKind, name: str, args: Args, ctx: Any, tracking: _Tracking
     ) -> Outcome:
         found = self.app.lookup(name)
-        if found is None or found[0] != kind:
+        if found is None:
             return Outcome(
                 success=False,
                 error_message=f"Could not find public function for '{name}'. "
                 "Did you forget to run `npx convex dev` or `npx convex deploy`?",
+            )
+        if found[0] != kind:  # a deployment's words for this, which clients may match
+            return Outcome(
+                success=False,
+                error_message=f"Trying to execute {name} as {kind.capitalize()}, "
+                f"but it is defined as {found[0].capitalize()}.",
             )
         handler = found[1]
         capture = _LogCapture()

@@ -160,7 +160,11 @@ class DevServer:
         if saved is not None:
             self.engine.ts = max(self.engine.ts, saved.ts)  # never back in time
             self._memory._done = saved.answers
+        self._state_unsaved = False  # the last save failed (logged once, until one succeeds)
         if state_file is not None:
+            # Written at once: a path that cannot be written fails here, at start,
+            # not at the first commit.
+            self._write_state(state_file)
             # Called with the engine lock held, right after each commit: after the
             # session has remembered its answer and before its writer can send it.
             self.engine.add_listener(lambda _ts, _writes: self._save_state())
@@ -286,10 +290,31 @@ class DevServer:
         return None
 
     def _save_state(self) -> None:
-        """Write the durable state, if kept (``state_file``); before any answer goes out."""
-        if self._state_file is not None:
-            state = DurableState(self.engine.db, self._memory._done, self.engine.ts)
-            save_state(self._state_file, state)
+        """Write the durable state, if kept (``state_file``); before any answer goes out.
+
+        A failed write keeps serving from memory (what is committed stays
+        committed) and is logged as an error once, until a write succeeds.
+        """
+        if self._state_file is None:
+            return
+        try:
+            self._write_state(self._state_file)
+        except OSError as exc:
+            if not self._state_unsaved:
+                logger.error(
+                    "cannot save the state to %s (%s): commits from now on are lost "
+                    "if the server stops before a save succeeds",
+                    os.fspath(self._state_file),
+                    exc.strerror or type(exc).__name__,
+                )
+            self._state_unsaved = True
+        else:
+            if self._state_unsaved:
+                logger.warning("the state is saved to %s again", os.fspath(self._state_file))
+            self._state_unsaved = False
+
+    def _write_state(self, path: str | os.PathLike[str]) -> None:
+        save_state(path, DurableState(self.engine.db, self._memory._done, self.engine.ts))
 
     def _verify(self, token: str) -> UserIdentity:
         if self._verifier is None:
