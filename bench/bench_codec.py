@@ -174,8 +174,8 @@ class _DataMaker:
                     "journal": None,
                 }
             ],
-            "clientClockSkew": -3.5,
-            "serverTs": float(self._ts_ns),
+            "clientClockSkew": -3,
+            "serverTs": self._ts_ns,
         }
 
     def mutation_response(self) -> dict[str, Any]:

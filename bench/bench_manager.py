@@ -196,8 +196,8 @@ def build_frame(key: str, now_ns: int) -> str:
         "modifications": [
             {"type": "QueryUpdated", "queryId": 7, "value": value, "logLines": [], "journal": None}
         ],
-        "clientClockSkew": 0.0,
-        "serverTs": float(now_ns),
+        "clientClockSkew": 0,
+        "serverTs": now_ns,
     }
     return _JSON.encode(wire)
 

@@ -175,8 +175,8 @@ server_messages: st.SearchStrategy[ServerMessage] = st.one_of(
         start_version=state_versions,
         end_version=state_versions,
         modifications=st.lists(state_modifications, max_size=4).map(tuple),
-        client_clock_skew=st.none() | st.floats(allow_nan=False, allow_infinity=False),
-        server_ts=st.none() | st.floats(min_value=0, max_value=2e18),
+        client_clock_skew=st.none() | int64s,  # i64 in the backend
+        server_ts=st.none() | st.integers(min_value=0, max_value=2**63 - 1),
     ),
     st.builds(
         TransitionChunk,
@@ -198,7 +198,7 @@ server_messages: st.SearchStrategy[ServerMessage] = st.one_of(
         request_id=small_ints,
         success=st.just(False),
         result=st.text(max_size=20),
-        ts=st.none(),
+        ts=st.none() | u64s,  # the backend's type allows a ts on a failure too
         log_lines=log_lines,
         error_data=json_values,
     ),
@@ -221,7 +221,7 @@ server_messages: st.SearchStrategy[ServerMessage] = st.one_of(
         AuthError,
         error=st.text(max_size=20),
         base_version=st.none() | small_ints,
-        auth_update_attempted=st.booleans(),
+        auth_update_attempted=st.none() | st.booleans(),
     ),
     st.builds(FatalError, error=st.text(max_size=20)),
     st.just(Ping()),

@@ -13,7 +13,11 @@ whole batch through ``oracle.mjs`` in one Node process, which runs the official
 * server direction: our ``parse_server_message`` (plus ``json_to_convex`` on
   the value fields) and the official parse (plus ``jsonToConvex``) give the
   same values: u64 ``ts`` as unsigned integers, int64 as integers, bytes as
-  bytes, numbers as floats bit for bit (NaN as NaN).
+  bytes, numbers as floats bit for bit (NaN as NaN). Besides generated
+  messages, every shape of tests/protocol/test_backend_shapes.py (what each
+  backend version writes) goes through both parsers; and frames with the
+  optional fields malformed are accepted or rejected alike, or differ for a
+  reason listed here.
 
 The transport to and from Node is described at the top of ``oracle.mjs``.
 """
@@ -73,6 +77,8 @@ from syncwire.protocol import (
     parse_client_message,
     parse_server_message,
 )
+from syncwire.protocol.values import encode_u64
+from tests.protocol.test_backend_shapes import SHAPES
 
 T = TypeVar("T")
 
@@ -897,8 +903,11 @@ _transitions: Final = st.builds(
     start_version=_versions,
     end_version=_versions,
     modifications=st.lists(_state_modifications, max_size=4).map(tuple),
-    client_clock_skew=st.none() | _finite_floats,
-    server_ts=st.none() | _finite_floats,
+    # i64 in the backend; the official client reads them as JS numbers.
+    client_clock_skew=st.none() | _int64s,
+    server_ts=st.none()
+    | st.integers(0, _INT64_MAX)
+    | st.sampled_from([0, _INT64_MAX, 1_700_000_000_123_456_789]),
 )
 
 
@@ -935,7 +944,8 @@ def _responses(draw: st.DrawFn) -> ServerMessage:
         request_id=request_id,
         success=success,
         result=result,
-        ts=draw(_u64s) if success else None,
+        # The backend's type lets a failure carry a ts too.
+        ts=draw(_u64s) if success else draw(st.none() | _u64s),
         log_lines=log_lines,
         error_data=error_data,
     )
@@ -949,7 +959,7 @@ _server_messages: Final[st.SearchStrategy[ServerMessage]] = st.one_of(
         AuthError,
         error=_strings,
         base_version=st.none() | _counts,
-        auth_update_attempted=st.booleans(),
+        auth_update_attempted=st.none() | st.booleans(),
     ),
     st.builds(FatalError, error=_strings),
     st.just(Ping()),
@@ -990,7 +1000,7 @@ def _ints_to_floats(x: Any) -> Any:
 
 def _our_view(message: ServerMessage) -> Any:
     """Our parse in the oracle's shape, with json_to_convex on the value fields."""
-    view = _ints_to_floats(msgspec.to_builtins(message))
+    view = _without_nulls(_ints_to_floats(msgspec.to_builtins(message)))
     if isinstance(message, Transition):
         view["startVersion"]["ts"] = U64(message.start_version.ts)
         view["endVersion"]["ts"] = U64(message.end_version.ts)
@@ -1001,7 +1011,8 @@ def _our_view(message: ServerMessage) -> Any:
                 mod_view["errorData"] = json_to_convex(mod.error_data)
     elif isinstance(message, (MutationResponse, ActionResponse)):
         if isinstance(message, MutationResponse) and message.ts is not None:
-            view["ts"] = U64(message.ts)
+            # The official client decodes ts on success only; a failure keeps the text.
+            view["ts"] = U64(message.ts) if message.success else encode_u64(message.ts)
         if message.success:
             view["result"] = json_to_convex(message.result)
         elif message.error_data is not UNSET:
@@ -1009,13 +1020,46 @@ def _our_view(message: ServerMessage) -> Any:
     return view
 
 
-def _official_view(reply: dict[str, Any]) -> Any:
-    view: Any = _from_transport(reply["message"])
-    # An explicit null and an absent key mean the same for these two.
-    for key in ("clientClockSkew", "serverTs"):
-        if key in view and view[key] is None:
-            del view[key]
+_NULL_IS_ABSENT: Final = frozenset(
+    {"clientClockSkew", "serverTs", "journal", "ts", "baseVersion", "authUpdateAttempted"}
+)
+"""Fields where syncwire reads null and absent alike, as ``None``; the official
+client keeps ``null`` and ``undefined`` apart (docs/protocol.md, "Absent vs null")."""
+
+
+def _without_nulls(view: Any) -> Any:
+    """``view`` without the ``_NULL_IS_ABSENT`` keys that hold null, in the message
+    and in each of its modifications (never inside a value)."""
+    if not isinstance(view, dict):
+        return view
+    for part in [view, *view.get("modifications", [])]:
+        if isinstance(part, dict):
+            for key in _NULL_IS_ABSENT & part.keys():
+                if part[key] is None:
+                    del part[key]
     return view
+
+
+_MESSAGE_PARTS: Final = frozenset({"startVersion", "endVersion", "modifications"})
+
+
+def _without_future_fields(view: Any) -> Any:
+    """``view`` without the fields a newer backend may add (named ``future…`` in the
+    shapes), in the message and its parts: the official client carries them along
+    unread; syncwire drops them."""
+    if isinstance(view, list):
+        return [_without_future_fields(item) for item in view]
+    if not isinstance(view, dict):
+        return view
+    return {
+        key: _without_future_fields(value) if key in _MESSAGE_PARTS else value
+        for key, value in view.items()
+        if not key.startswith("future")
+    }
+
+
+def _official_view(reply: dict[str, Any]) -> Any:
+    return _without_nulls(_without_future_fields(_from_transport(reply["message"])))
 
 
 @pytest.mark.node
@@ -1023,6 +1067,7 @@ def test_server_messages_match_official_parser() -> None:
     node = _require_node()
     frames = [encode_server_message(m) for m in _generate(_server_messages, SERVER_CASES)]
     frames += _EDGE_SERVER_FRAMES
+    frames += [shape.frame for shape in SHAPES]
     replies = _run_oracle(node, [{"kind": "server", "text": frame} for frame in frames])
     types = {json.loads(frame)["type"] for frame in frames}
     assert len(types) == 7, types
@@ -1049,6 +1094,69 @@ def test_server_messages_match_official_parser() -> None:
         kind, detail = found
         failures.append((kind, len(frame), f"{detail}\n  frame: {_clip(frame)}"))
     _check_all(failures, len(frames), "server messages")
+
+
+_HEAD: Final = (
+    '{"type":"Transition","startVersion":{"querySet":0,"identity":0,"ts":"AAAAAAAAAAA="},'
+    '"endVersion":{"querySet":1,"identity":0,"ts":"AQAAAAAAAAA="},"modifications":[]'
+)
+# Frames around the optional fields, beyond what any backend writes.
+_SHAPES_REJECTED: Final = [
+    # The official client decodes a success's ts and fails without one.
+    '{"type":"MutationResponse","requestId":1,"success":true,"result":null,"logLines":[]}',
+    '{"type":"MutationResponse","requestId":1,"success":true,"result":null,"ts":null,'
+    '"logLines":[]}',
+    '{"type":"Transition","modifications":[]}',
+]
+_SHAPES_ALLOWED_TO_DIFFER: Final = {
+    # The official parser checks no field's type; syncwire checks each against
+    # the backend's (the Rust client refuses these too).
+    _HEAD + ',"clientClockSkew":-3.5}': "official keeps a float in an i64 field",
+    _HEAD + ',"serverTs":1.7e18}': "official keeps a float in an i64 field",
+    _HEAD + ',"serverTs":"1700000000"}': "official keeps a string in an i64 field",
+    _HEAD + ',"serverTs":-1}': "official keeps a negative Timestamp",
+    _HEAD + ',"clientClockSkew":9223372036854775808}': "official keeps a number beyond i64",
+    '{"type":"AuthError","error":"e","baseVersion":0,"authUpdateAttempted":"yes"}': (
+        "official keeps a string in a bool field"
+    ),
+    '{"type":"AuthError","error":"e","baseVersion":-1}': "official keeps a negative u32",
+    _HEAD[:-1] + '{"type":"QueryUpdated","queryId":0,"value":1,"logLines":[],"journal":5}]}': (
+        "official keeps a number in a string field"
+    ),
+    '{"type":"MutationResponse","requestId":1,"success":false,"result":"x","ts":5,'
+    '"logLines":[]}': "official leaves a failure's ts unread",
+}
+
+
+@pytest.mark.node
+def test_optional_fields_are_accepted_and_rejected_like_official() -> None:
+    """Each backend shape is accepted by both; malformed ones as listed."""
+    node = _require_node()
+    accepted = [shape.frame for shape in SHAPES]
+    frames = [*accepted, *_SHAPES_REJECTED, *_SHAPES_ALLOWED_TO_DIFFER]
+    replies = _run_oracle(node, [{"kind": "server", "text": frame} for frame in frames])
+
+    failures: list[Failure] = []
+    for frame, reply in zip(frames, replies, strict=True):
+        try:
+            parse_server_message(frame)
+        except ProtocolError as exc:
+            ours: object = _Rejected(str(exc))
+        else:
+            ours = "accepted"
+        official = _Rejected(reply["error"]) if "error" in reply else "accepted"
+        outcome = f"{_clip(frame, 200)}: official {official!r}, ours {ours!r}"
+        agree = isinstance(ours, _Rejected) == isinstance(official, _Rejected)
+        if frame in _SHAPES_ALLOWED_TO_DIFFER:
+            if agree or not isinstance(ours, _Rejected):
+                failures.append(("no longer differs as listed: update it", len(frame), outcome))
+        elif not agree:
+            failures.append(("accepted or rejected differently", len(frame), outcome))
+        elif frame in _SHAPES_REJECTED and not isinstance(ours, _Rejected):
+            failures.append(("both accept a malformed frame", len(frame), outcome))
+        elif frame in accepted and isinstance(ours, _Rejected):
+            failures.append(("both reject a backend's shape", len(frame), outcome))
+    _check_all(failures, len(frames), "frames")
 
 
 # Wire values both parsers must accept alike or reject alike, in a success

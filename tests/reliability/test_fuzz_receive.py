@@ -140,8 +140,8 @@ _fitting_messages: st.SearchStrategy[ServerMessage] = st.one_of(
         start_version=st.just(START) | _versions,
         end_version=_versions,
         modifications=st.lists(_modifications, max_size=4).map(tuple),
-        client_clock_skew=st.none() | st.floats(allow_nan=False, allow_infinity=False),
-        server_ts=st.none() | st.floats(min_value=0, max_value=2e18),
+        client_clock_skew=st.none() | st.integers(-(2**63), 2**63 - 1),
+        server_ts=st.none() | st.integers(0, 2**63 - 1),
     ),
     st.builds(
         MutationResponse,
@@ -172,7 +172,7 @@ _fitting_messages: st.SearchStrategy[ServerMessage] = st.one_of(
         AuthError,
         error=_text,
         base_version=st.none() | st.integers(0, 2),
-        auth_update_attempted=st.booleans(),
+        auth_update_attempted=st.none() | st.booleans(),  # None: a backend before the field
     ),
     st.builds(FatalError, error=_text),
     st.just(Ping()),

@@ -150,8 +150,10 @@ class AuthManager:
 
     def on_auth_error(self, error: AuthError) -> None:
         waiting = self._state in (_State.WAITING_CACHED, _State.WAITING_FRESH)
-        if not error.auth_update_attempted and waiting:
+        if error.auth_update_attempted is False and waiting:
             # The server rejected the token before our update: it is about the old one.
+            # Only an explicit false: a backend older than the field omits it
+            # (None), and the official client then goes on as for true.
             self._log.debug("ignoring an auth error from before the auth update")
             return
         if (

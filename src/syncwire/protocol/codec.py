@@ -9,17 +9,23 @@ msgspec decoding, done in C) and raises only ``ProtocolError``.
 from __future__ import annotations
 
 import copy
+import decimal
+import functools
 import gc
-import re
+import json
 import types
-from typing import Annotated, Final, TypeVar, Union, get_args, get_origin
+from collections.abc import Mapping
+from typing import Annotated, Any, Final, Literal, TypeVar, Union, get_args, get_origin
 
 import msgspec
+from msgspec import UnsetType
 
 from syncwire.errors import ProtocolError
 from syncwire.protocol.messages import (
+    WIRE_U64,
     Action,
     Authenticate,
+    AuthError,
     ClientMessage,
     Connect,
     Event,
@@ -33,6 +39,7 @@ from syncwire.protocol.messages import (
 )
 from syncwire.protocol.values import (
     convex_to_json,
+    decode_u64,
     enc_hook,
     encode_u64,
     normalize_json,
@@ -46,7 +53,6 @@ __all__ = [
 ]
 
 _MAX_ERROR_LEN: Final = 300
-_QUOTED_VALUE: Final = re.compile(r"^Invalid value '.*?'(?= - at )", re.S)
 _GC_PAUSE_FROM: Final = 1_000_000
 """Frames at least this long (characters or bytes) are decoded with the GC paused."""
 _S = TypeVar("_S", bound=msgspec.Struct)
@@ -57,8 +63,10 @@ _CLIENT_DECODER: Final[msgspec.json.Decoder[ClientMessage]] = msgspec.json.Decod
 _ENCODER: Final = msgspec.json.Encoder(enc_hook=enc_hook)
 
 
-# What msgspec raises for bad input: its own errors, UnicodeDecodeError for
-# invalid UTF-8 inside a tag, RecursionError for JSON nested ~1000 deep.
+# What msgspec raises for bad input: its own errors (a rule of ours broken in
+# __post_init__ among them), UnicodeDecodeError for invalid UTF-8 (older
+# msgspec), RecursionError for JSON nested ~1000 deep. The text of these is
+# never used: _explain works out what is wrong on its own.
 _DECODE_ERRORS: Final = (
     msgspec.MsgspecError,
     UnicodeDecodeError,
@@ -67,19 +75,25 @@ _DECODE_ERRORS: Final = (
 )
 
 
-def _protocol_error(what: str, exc: Exception) -> ProtocolError:
-    if isinstance(exc, UnicodeDecodeError):
-        return ProtocolError(f"malformed {what}: invalid UTF-8 at byte {exc.start}")
-    if isinstance(exc, RecursionError):
-        return ProtocolError(f"malformed {what}: JSON nested too deeply")
-    if isinstance(exc, UnicodeEncodeError):
-        return ProtocolError(f"malformed {what}: a lone surrogate at index {exc.start}")
-    # msgspec quotes a rejected tag ("Invalid value 'x' - at `$.type`"): the
-    # value came from the peer, so it stays out of the message.
-    text = _QUOTED_VALUE.sub("Invalid value", str(exc))
-    if len(text) > _MAX_ERROR_LEN:
-        text = text[:_MAX_ERROR_LEN] + "…"
-    return ProtocolError(f"malformed {what}: {text}")
+def _message_types(union: object) -> dict[str, type[msgspec.Struct]]:
+    """``type`` tag → class, for the members of a tagged union of messages."""
+    return {cls.__struct_config__.tag: cls for cls in get_args(union)}
+
+
+_SERVER_TYPES: Final = _message_types(ServerMessage)
+_CLIENT_TYPES: Final = _message_types(ClientMessage)
+
+
+def _protocol_error(
+    what: str, data: str | bytes, types: Mapping[str, type], error: BaseException
+) -> ProtocolError:
+    # The class of the decoder's error is used, never its text.
+    reason = (
+        "JSON nested too deeply" if isinstance(error, RecursionError) else _explain(data, types)
+    )
+    if len(reason) > _MAX_ERROR_LEN:
+        reason = reason[:_MAX_ERROR_LEN] + "…"
+    return ProtocolError(f"malformed {what}: {reason}")
 
 
 def _check_frame(data: object) -> None:
@@ -98,7 +112,7 @@ def parse_server_message(data: str | bytes) -> ServerMessage:
             return _SERVER_DECODER.decode(data)
         return _decode_without_gc(data)
     except _DECODE_ERRORS as exc:
-        raise _protocol_error("server message", exc) from None
+        raise _protocol_error("server message", data, _SERVER_TYPES, exc) from None
     except TypeError:
         _check_frame(data)
         raise
@@ -127,7 +141,7 @@ def parse_client_message(data: str | bytes) -> ClientMessage:
     try:
         return _CLIENT_DECODER.decode(data)
     except _DECODE_ERRORS as exc:
-        raise _protocol_error("client message", exc) from None
+        raise _protocol_error("client message", data, _CLIENT_TYPES, exc) from None
     except TypeError:
         _check_frame(data)
         raise
@@ -159,37 +173,65 @@ def _with_wire_fields(message: _S, **fields: object) -> _S:
     return wire
 
 
-def _integer_fields(cls: type[msgspec.Struct]) -> tuple[str, ...]:
-    names = _INTEGER_FIELDS.get(cls)
-    if names is None:
-        fields = msgspec.structs.fields(cls)
-        names = _INTEGER_FIELDS[cls] = tuple(f.name for f in fields if _is_integer_type(f.type))
-    return names
+_IntegerField = tuple[str, "float | None", "float | None"]
+"""An integer field's name and its bounds (``ge``, ``le``), when the class gives them."""
 
 
-_INTEGER_FIELDS: dict[type[msgspec.Struct], tuple[str, ...]] = {}
+def _integer_fields(cls: type[msgspec.Struct]) -> tuple[_IntegerField, ...]:
+    found = _INTEGER_FIELDS.get(cls)
+    if found is None:
+        found = _INTEGER_FIELDS[cls] = tuple(
+            (f.name, *bounds)
+            for f in msgspec.structs.fields(cls)
+            if (bounds := _integer_bounds(f.type)) is not None
+        )
+    return found
 
 
-def _is_integer_type(annotation: object) -> bool:
-    # u64 fields are left out: encode_u64 checks them as it writes them.
+_INTEGER_FIELDS: dict[type[msgspec.Struct], tuple[_IntegerField, ...]] = {}
+
+
+def _integer_bounds(annotation: object) -> tuple[float | None, float | None] | None:
+    """(ge, le) of an integer type, or None for a type that is not one.
+
+    u64 fields are left out: encode_u64 checks them as it writes them.
+    """
     if annotation is int:
-        return True
+        return None, None
     origin = get_origin(annotation)
     if origin is Annotated:
-        return _is_integer_type(get_args(annotation)[0])
+        base, *extras = get_args(annotation)
+        if base is not int:
+            return None
+        metas = [meta for meta in extras if isinstance(meta, msgspec.Meta)]
+        return (metas[0].ge, metas[0].le) if metas else (None, None)
     if origin is Union or origin is types.UnionType:
-        return any(_is_integer_type(arg) for arg in get_args(annotation))
-    return False
+        for arg in get_args(annotation):
+            bounds = _integer_bounds(arg)
+            if bounds is not None:
+                return bounds
+    return None
 
 
 def _check_integers(*messages: msgspec.Struct) -> None:
-    """Refuse ``1.0`` or ``True`` in an integer field before it reaches the wire."""
+    """Refuse ``1.0``, ``True`` or an out-of-range int in an integer field before it is sent.
+
+    The peer parses these as integers of a fixed size (u32 and i64 in the
+    backend): a float or an out-of-range value makes it drop the session.
+    """
     for message in messages:
-        for name in _integer_fields(type(message)):
+        for name, low, high in _integer_fields(type(message)):
             value = getattr(message, name)
-            if value is not None and type(value) is not int:
+            if value is None:
+                continue
+            if type(value) is not int:
                 raise TypeError(
                     f"{type(message).__name__}.{name} must be an int, not {type(value).__name__}"
+                )
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise ValueError(
+                    f"{type(message).__name__}.{name} is out of range: "
+                    f"it must be {_describe_integer(low, high)}"
                 )
 
 
@@ -227,7 +269,7 @@ def _version_to_wire(version: StateVersion) -> dict[str, object]:
     }
 
 
-def _server_to_wire(message: ServerMessage) -> ServerMessage:
+def _server_to_wire(message: ServerMessage) -> object:
     _check_integers(message)
     if isinstance(message, Transition):
         _check_integers(message.start_version, message.end_version, *message.modifications)
@@ -238,4 +280,247 @@ def _server_to_wire(message: ServerMessage) -> ServerMessage:
         )
     if isinstance(message, MutationResponse) and message.ts is not None:
         return _with_wire_fields(message, ts=encode_u64(message.ts))
+    if isinstance(message, AuthError) and message.auth_update_attempted is None:
+        # As the backend writes it: baseVersion always, authUpdateAttempted when known.
+        return {"type": "AuthError", "error": message.error, "baseVersion": message.base_version}
     return message
+
+
+# --- why a frame was refused -------------------------------------------------
+#
+# Only on the error path: the frame is decoded again without a schema, and
+# syncwire's own message classes are checked against it field by field, so the
+# ProtocolError says what syncwire expected where. The text is built from our
+# field names, our types and the JSON kind of what came (never its value); no
+# dependency's error text is read. Every step is linear in the frame's size.
+
+_UNTYPED_DECODER: Final = msgspec.json.Decoder()
+_EXACT_NUMBERS_DECODER: Final = msgspec.json.Decoder(float_hook=decimal.Decimal)
+
+
+class _Refused(Exception):
+    """What is wrong with a frame, in syncwire's words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _explain(data: str | bytes, message_types: Mapping[str, type]) -> str:
+    """Why ``data`` is not one of ``message_types``."""
+    if isinstance(data, str):
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"a lone surrogate at index {exc.start}"
+    else:
+        try:
+            bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"invalid UTF-8 at byte {exc.start}"
+    try:
+        document = _UNTYPED_DECODER.decode(data)
+    except RecursionError:
+        return "JSON nested too deeply"
+    except msgspec.DecodeError:
+        return _json_problem(data)
+    claimed = _claimed_type(document, message_types)
+    try:
+        _build_tagged(document, message_types, "$")
+    except _Refused as refused:
+        return refused.reason if claimed is None else f"{claimed}: {refused.reason}"
+    # The untyped decode kept the last of a repeated field; the typed one
+    # checked every occurrence.
+    if _repeats_a_field(data):
+        return "an object has the same field twice"
+    # Not reached while these checks mirror the classes; still never the payload.
+    return f"not a valid {claimed or 'message'}"
+
+
+def _repeats_a_field(data: str | bytes) -> bool:
+    repeated = False
+
+    def pairs(items: list[tuple[str, object]]) -> dict[str, object]:
+        nonlocal repeated
+        found = dict(items)
+        repeated = repeated or len(found) < len(items)
+        return found
+
+    try:
+        json.loads(data, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return False
+    return repeated
+
+
+def _json_problem(data: str | bytes) -> str:
+    """Not JSON at all, or JSON with a number no float can hold (``1e400``)."""
+    try:
+        _EXACT_NUMBERS_DECODER.decode(data)
+    except (msgspec.MsgspecError, RecursionError):
+        return "not valid JSON"
+    return "a JSON number is out of range"
+
+
+def _claimed_type(document: object, message_types: Mapping[str, type]) -> str | None:
+    """The message type the frame says it is, in our spelling; None if not one of ours."""
+    if type(document) is dict:
+        tag = document.get("type")
+        if type(tag) is str and tag in message_types:
+            return message_types[tag].__name__
+    return None
+
+
+def _build_tagged(value: object, classes: Mapping[str, type], path: str) -> object:
+    if type(value) is not dict:
+        raise _Refused(f"`{path}` must be an object, not {_kind(value)}")
+    if "type" not in value:
+        raise _Refused(f"`{path}.type` is missing")
+    tag = value["type"]
+    if type(tag) is not str:
+        raise _Refused(f"`{path}.type` must be a string, not {_kind(tag)}")
+    cls = classes.get(tag)
+    if cls is None:
+        raise _Refused(f"`{path}.type` is not a type syncwire accepts here")
+    return _build_struct(value, cls, path)
+
+
+@functools.cache
+def _fields(cls: type[msgspec.Struct]) -> tuple[msgspec.structs.FieldInfo, ...]:
+    return msgspec.structs.fields(cls)
+
+
+def _build_struct(value: dict[str, object], cls: type[msgspec.Struct], path: str) -> object:
+    prefix = "$" if path == "$" else path
+    fields: dict[str, object] = {}
+    for field in _fields(cls):
+        where = f"{prefix}.{field.encode_name}"
+        if field.encode_name in value:
+            fields[field.name] = _build(value[field.encode_name], field.type, where)
+        elif field.required:
+            raise _Refused(f"`{where}` is missing")
+    # Each field is well formed: what is left are the rules __post_init__
+    # checks (syncwire's own code, so its own words).
+    try:
+        return cls(**fields)
+    except (ValueError, TypeError) as exc:
+        raise _Refused(str(exc) if path == "$" else f"`{path}`: {exc}") from None
+
+
+def _build(value: object, annotation: object, path: str) -> object:
+    """``value`` as msgspec would decode it into ``annotation``, or ``_Refused``."""
+    annotation, nullable = _without_none(annotation)
+    if value is None and nullable:
+        return None
+    if annotation is Any:
+        return value
+    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+        if type(value) is not dict:
+            raise _Refused(f"`{path}` must be an object, not {_kind(value)}")
+        return _build_struct(value, annotation, path)
+    if _is_union(annotation):  # of tagged messages, e.g. a ModifyQuerySet's modifications
+        return _build_tagged(value, _message_types(annotation), path)
+    if get_origin(annotation) is tuple:
+        return _build_array(value, get_args(annotation), path)
+    try:
+        built = msgspec.convert(value, annotation, strict=True)
+    except msgspec.ValidationError:
+        raise _Refused(_wrong_leaf(value, annotation, nullable, path)) from None
+    except RecursionError:
+        raise _Refused(f"`{path}` is nested too deeply") from None
+    if WIRE_U64 in _metadata(annotation):
+        try:
+            decode_u64(built)
+        except ProtocolError as exc:
+            raise _Refused(f"`{path}`: {exc}") from None
+    return built
+
+
+def _build_array(value: object, items: tuple[object, ...], path: str) -> tuple[object, ...]:
+    if type(value) is not list:
+        raise _Refused(f"`{path}` must be an array, not {_kind(value)}")
+    if len(items) == 2 and items[1] is Ellipsis:
+        return tuple(_build(item, items[0], f"{path}[{i}]") for i, item in enumerate(value))
+    if len(value) != len(items):
+        raise _Refused(f"`{path}` must hold exactly {len(items)} item(s), not {len(value)}")
+    return tuple(
+        _build(item, annotation, f"{path}[{i}]")
+        for i, (item, annotation) in enumerate(zip(value, items, strict=True))
+    )
+
+
+def _is_union(annotation: object) -> bool:
+    origin = get_origin(annotation)
+    return origin is Union or origin is types.UnionType
+
+
+def _without_none(annotation: object) -> tuple[object, bool]:
+    """``X | None`` → (X, True); ``UNSET`` is dropped too (a field present is not unset)."""
+    if not _is_union(annotation):
+        return annotation, False
+    options = get_args(annotation)
+    kept = [a for a in options if a is not type(None) and a is not UnsetType]
+    nullable = type(None) in options
+    if len(kept) == 1:
+        return kept[0], nullable
+    return Union[tuple(kept)], nullable  # noqa: UP007 - built at run time
+
+
+def _metadata(annotation: object) -> tuple[object, ...]:
+    return get_args(annotation)[1:] if get_origin(annotation) is Annotated else ()
+
+
+def _wrong_leaf(value: object, annotation: object, nullable: bool, path: str) -> str:
+    expected = _describe(annotation) + (" or null" if nullable else "")
+    base = get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
+    if base is not annotation and _converts(value, base):
+        return f"`{path}` is out of range: it must be {_describe(annotation)}"
+    if get_origin(annotation) is Literal and type(value) is str:
+        return f"`{path}` must be {expected}"
+    return f"`{path}` must be {expected}, not {_kind(value)}"
+
+
+def _converts(value: object, annotation: object) -> bool:
+    try:
+        msgspec.convert(value, annotation, strict=True)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
+def _describe(annotation: object) -> str:
+    """What a field of this type holds, in words."""
+    if get_origin(annotation) is Annotated:
+        base, *extras = get_args(annotation)
+        if WIRE_U64 in extras:
+            return "a u64 as base64 text"
+        for meta in extras:
+            if isinstance(meta, msgspec.Meta) and base is int:
+                return _describe_integer(meta.ge, meta.le)
+        return _describe(base)
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(json.dumps(option) for option in get_args(annotation))
+    names = {str: "a string", bool: "a boolean", int: "an integer", float: "a number"}
+    if isinstance(annotation, type) and annotation in names:
+        return names[annotation]
+    if get_origin(annotation) is dict:
+        return "an object"
+    return "a value of another type"
+
+
+def _describe_integer(low: float | None, high: float | None) -> str:
+    if (low, high) == (-(2**63), 2**63 - 1):
+        return "a signed 64-bit integer"
+    if (low, high) == (0, 2**63 - 1):
+        return "an integer from 0 to 2^63 - 1"
+    if high is None:
+        return "an integer" if low is None else f"an integer ≥ {low}"
+    return f"an integer ≤ {high}" if low is None else f"an integer from {low} to {high}"
+
+
+def _kind(value: object) -> str:
+    """The JSON kind of a decoded value, for error messages (never the value)."""
+    if value is None:
+        return "null"
+    kinds = {bool: "a boolean", int: "an integer", float: "a float", str: "a string"}
+    return kinds.get(type(value)) or ("an array" if type(value) is list else "an object")

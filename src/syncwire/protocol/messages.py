@@ -3,7 +3,9 @@
 Attributes are snake_case; on the wire they are camelCase (``request_id`` ↔
 ``requestId``). Which Python form each value takes:
 
-* u64 timestamps (``ts``, ``max_observed_timestamp``) are ``int``.
+* u64 timestamps (``ts``, ``max_observed_timestamp``) are ``int``; so are the
+  fields the Convex backend types as integers (ids, versions, part numbers,
+  ``client_clock_skew``, ``server_ts``), which never take a float.
 * Function arguments (``args``) are Convex values in their Python form
   (see ``syncwire.protocol.values``); the codec converts them, since they are
   small and must be validated on the way out anyway.
@@ -15,18 +17,31 @@ Attributes are snake_case; on the wire they are camelCase (``request_id`` ↔
   protocol types as nullable (``journal``, ``last_close_reason``, …) are always
   written. ``error_data`` is the one field where a JSON ``null`` is data
   (``throw new ConvexError(null)``): it is ``UNSET`` when the frame has none.
+* Server messages accept what any released Convex backend writes: a nullable
+  field may also be absent (older backends omit ``authUpdateAttempted``,
+  ``clientClockSkew`` and ``serverTs``), and unknown fields are ignored.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, cast
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeAlias, cast
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from syncwire.protocol.values import decode_u64, json_to_convex
+
+
+class _WireU64:
+    """Marks a u64 field, which travels as base64 text (read by the codec's error path)."""
+
+    def __repr__(self) -> str:
+        return "u64"
+
+
+WIRE_U64: Final = _WireU64()
 
 if TYPE_CHECKING:
     from syncwire.protocol.values import ConvexValue, JSONValue
@@ -38,7 +53,7 @@ else:
     # ``__post_init__`` converts them (a u64 string to ``int``, the one-element
     # ``args`` array to a Convex dict); type checkers see the Python types.
     JSONValue = Any
-    U64 = str
+    U64 = Annotated[str, WIRE_U64]
     Args = tuple[dict[str, Any]]
 
 
@@ -70,6 +85,10 @@ __all__ = [
 ]
 
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+I64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+"""A signed 64-bit integer (the backend's ``i64``)."""
+NonNegativeI64 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+"""An ``i64`` the backend only ever makes non-negative (a ``Timestamp``)."""
 
 
 class _Message(
@@ -83,9 +102,10 @@ class _Message(
     """Common configuration: immutable, camelCase on the wire, tagged by ``type``.
 
     Decoding checks every field's type (in C). Construction from Python does
-    not re-check types, for speed; the codec checks integer fields when it
-    encodes, so a frame never carries ``1.0`` where the server parses an
-    integer (it would answer with a FatalError).
+    not re-check types, for speed; the codec checks integer fields (type and
+    range) when it encodes, so a frame never carries ``1.0`` where the peer
+    parses an integer (a server answers with a FatalError, the Rust client
+    drops the connection).
     """
 
     @property
@@ -124,7 +144,7 @@ class Connect(_Message, tag="Connect", frozen=True, kw_only=True):
 
     connection_count: NonNegative
     last_close_reason: str | None
-    client_ts: int
+    client_ts: I64
     session_id: str
     max_observed_timestamp: U64 | None = None
 
@@ -258,25 +278,35 @@ class StateVersion(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     ts: U64
 
     def __post_init__(self) -> None:
-        _u64_from_wire(self, "ts")
+        # _u64_from_wire, inlined: every Transition decodes two of these.
+        ts: object = self.ts
+        if type(ts) is str:
+            msgspec.structs.force_setattr(self, "ts", _decode_u64_text(ts))
 
 
-class QueryUpdated(_Message, tag="QueryUpdated", frozen=True, kw_only=True):
-    """A query's new result (``value`` in JSON form)."""
+class QueryUpdated(_Message, tag="QueryUpdated", frozen=True, kw_only=True, omit_defaults=False):
+    """A query's new result (``value`` in JSON form).
+
+    ``journal`` is written even when ``None``, as the backend writes it; a
+    frame without it is read as ``None``, as both official parsers read it.
+    """
 
     query_id: NonNegative
     value: JSONValue
     log_lines: tuple[str, ...]
-    journal: str | None
+    journal: str | None = None
 
 
-class QueryFailed(_Message, tag="QueryFailed", frozen=True, kw_only=True):
-    """A query threw; ``error_data`` is set (maybe to ``None``) for a ``ConvexError``."""
+class QueryFailed(_Message, tag="QueryFailed", frozen=True, kw_only=True, omit_defaults=False):
+    """A query threw; ``error_data`` is set (maybe to ``None``) for a ``ConvexError``.
+
+    ``journal`` as in ``QueryUpdated``; an ``UNSET`` ``error_data`` is never written.
+    """
 
     query_id: NonNegative
     error_message: str
     log_lines: tuple[str, ...]
-    journal: str | None
+    journal: str | None = None
     error_data: JSONValue | UnsetType = UNSET
 
 
@@ -295,10 +325,17 @@ class Transition(_Message, tag="Transition", frozen=True, kw_only=True):
     start_version: StateVersion
     end_version: StateVersion
     modifications: tuple[StateModification, ...]
-    client_clock_skew: float | None = None
-    server_ts: float | None = None
-    """Nanoseconds since the epoch. Give an ``int`` when encoding (a server's
-    job): a float is written as ``1.79…e18``, which the official Rust client rejects."""
+    client_clock_skew: I64 | None = None
+    """Milliseconds the client's clock is behind the server's (``None`` when absent).
+
+    Like ``server_ts``, an ``i64`` in the backend: a JSON float here is a
+    ``ProtocolError``, as in every other integer field (the Rust client refuses
+    it too), and an ``int`` is written back with all its digits. The range is
+    checked too: JSON integers have no size limit, and one beyond any float
+    would break arithmetic that mixes it with floats (the transit time).
+    """
+    server_ts: NonNegativeI64 | None = None
+    """Nanoseconds since the epoch when the server sent the frame (``None`` when absent)."""
 
 
 class TransitionChunk(_Message, tag="TransitionChunk", frozen=True, kw_only=True):
@@ -310,16 +347,21 @@ class TransitionChunk(_Message, tag="TransitionChunk", frozen=True, kw_only=True
     transition_id: str
 
 
-class MutationResponse(_Message, tag="MutationResponse", frozen=True, kw_only=True):
+class MutationResponse(
+    _Message, tag="MutationResponse", frozen=True, kw_only=True, omit_defaults=False
+):
     """A mutation's outcome; on success ``ts`` is its commit timestamp.
 
-    On failure ``result`` is the error message and ``ts`` is ``None``.
+    On failure ``result`` is the error message and ``ts`` is usually ``None``
+    (written as ``null``, as the backend does; an absent ``ts`` reads as
+    ``None``). The backend's type lets a failure carry a ``ts`` too, and both
+    official parsers accept it, so it is kept, and not acted on.
     """
 
     request_id: NonNegative
     success: bool
     result: JSONValue
-    ts: U64 | None
+    ts: U64 | None = None
     log_lines: tuple[str, ...]
     error_data: JSONValue | UnsetType = UNSET
 
@@ -329,8 +371,6 @@ class MutationResponse(_Message, tag="MutationResponse", frozen=True, kw_only=Tr
             raise ValueError("a successful MutationResponse needs ts")
         if not self.success:
             _check_failure(self.result)
-            if self.ts is not None:
-                raise ValueError("a failed MutationResponse has ts null")
 
 
 class ActionResponse(_Message, tag="ActionResponse", frozen=True, kw_only=True):
@@ -352,12 +392,18 @@ def _check_failure(result: object) -> None:
         raise ValueError("a failed response's result must be the error message (a string)")
 
 
-class AuthError(_Message, tag="AuthError", frozen=True, kw_only=True):
-    """The server rejected the identity sent with ``Authenticate``."""
+class AuthError(_Message, tag="AuthError", frozen=True, kw_only=True, omit_defaults=False):
+    """The server rejected the identity sent with ``Authenticate``.
+
+    ``auth_update_attempted`` is ``None`` when the frame has none (backends
+    before the field existed); the client then acts as for ``True``, as the
+    official client does. ``base_version`` is written even when ``None``;
+    ``auth_update_attempted`` only when known (the codec), as the backend does.
+    """
 
     error: str
-    base_version: NonNegative | None
-    auth_update_attempted: bool
+    base_version: NonNegative | None = None
+    auth_update_attempted: bool | None = None
 
 
 class FatalError(_Message, tag="FatalError", frozen=True, kw_only=True):

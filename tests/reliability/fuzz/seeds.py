@@ -83,8 +83,8 @@ def _transition(
     *modifications: StateModification,
     start: StateVersion = START,
     end: StateVersion = SYNCED,
-    skew: float | None = None,
-    server_ts: float | None = None,
+    skew: int | None = None,
+    server_ts: int | None = None,
 ) -> str:
     return encode_server_message(
         Transition(
@@ -159,7 +159,7 @@ _GOLDEN_TRANSITION: Final = (
     '{"type":"QueryUpdated","queryId":0,"value":[{"body":"hi"}],"logLines":["[LOG] \'x\'"],'
     '"journal":null},{"type":"QueryFailed","queryId":1,"errorMessage":"boom","logLines":[],'
     '"journal":"j","errorData":{"code":1}},{"type":"QueryRemoved","queryId":2}],'
-    '"clientClockSkew":-3.5,"serverTs":1.7e18}'
+    '"clientClockSkew":-25,"serverTs":1700000000123456789}'
 )
 
 _CONFIRMING: Final = _transition(
@@ -182,7 +182,21 @@ SEEDS: Final[dict[str, list[str]]] = {
     "auth-error-before-update": [
         '{"type":"AuthError","error":"expired","baseVersion":null,"authUpdateAttempted":false}'
     ],
+    # Backends before authUpdateAttempted existed leave it out.
+    "auth-error-from-an-older-backend": ['{"type":"AuthError","error":"expired","baseVersion":0}'],
     "transition-golden": [_GOLDEN_TRANSITION],
+    # Backends before the timing fields leave them out; today's writes null when unknown.
+    "transition-without-timing": [
+        '{"type":"Transition","startVersion":{"querySet":0,"identity":0,"ts":"AAAAAAAAAAA="},'
+        '"endVersion":{"querySet":1,"identity":1,"ts":"6AMAAAAAAAA="},"modifications":['
+        '{"type":"QueryUpdated","queryId":0,"value":null,"logLines":[]}]}'
+    ],
+    "transition-null-timing-and-extra-fields": [
+        '{"type":"Transition","startVersion":{"querySet":0,"identity":0,"ts":"AAAAAAAAAAA=",'
+        '"epoch":1},"endVersion":{"querySet":1,"identity":1,"ts":"6AMAAAAAAAA="},'
+        '"modifications":[{"type":"QueryUpdated","queryId":0,"value":1,"logLines":[],'
+        '"journal":null,"hint":"x"}],"clientClockSkew":null,"serverTs":null,"since":"v9"}'
+    ],
     "transition-confirms-session": [_CONFIRMING],
     "transition-empty": [_transition(end=START)],
     "transition-convex-values": [_transition(_updated(0, _SPECIALS), _updated(1, _BIG_NUMBERS))],
@@ -217,7 +231,7 @@ SEEDS: Final[dict[str, list[str]]] = {
         _transition(end=_version(1, 1, 2**64 - 1)).replace("//////////8=", "__________8=")
     ],
     "transition-slow-and-timed": [
-        _transition(_updated(0, []), skew=-25_000.0, server_ts=1.7e18),
+        _transition(_updated(0, []), skew=-25_000, server_ts=1_700_000_000 * 10**9),
     ],
     "transition-chain": [
         _CONFIRMING,
@@ -253,6 +267,9 @@ SEEDS: Final[dict[str, list[str]]] = {
     "mutation-failed-with-null-data": [
         '{"type":"MutationResponse","requestId":2,"success":false,"result":"bad","ts":null,'
         '"logLines":[],"errorData":null}'
+    ],
+    "mutation-failed-without-ts": [
+        '{"type":"MutationResponse","requestId":2,"success":false,"result":"bad","logLines":[]}'
     ],
     "mutation-ok-golden": [
         '{"type":"MutationResponse","requestId":2,"success":true,"result":null,'
