@@ -14,7 +14,9 @@ error would reach this test's own ``no_asyncio_errors`` handler.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,36 +65,70 @@ def test_unclosed_socket() -> None:
 """
 
 
+# Writes what happened to each inner test, from pytest's report objects (not its
+# terminal output, whose wording is pytest's): phase, outcome, the exception raised
+# and its cause, and the text of an AssertionError (the nets' own words).
+RECORDER = """
+import json
+
+import pytest
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    exc = call.excinfo.value if call.excinfo is not None else None
+    cause = getattr(exc, "__cause__", None)
+    with open("outcomes.jsonl", "a", encoding="utf-8") as out:
+        out.write(json.dumps({
+            "test": item.name,
+            "when": call.when,
+            "outcome": report.outcome,
+            "error": None if exc is None else type(exc).__qualname__,
+            "is_unraisable_warning": isinstance(exc, pytest.PytestUnraisableExceptionWarning),
+            "cause": None if cause is None else type(cause).__qualname__,
+            "assertion": str(exc) if isinstance(exc, AssertionError) else None,
+        }) + "\\n")
+    return report
+"""
+
+
 @pytest.fixture
 def inner(pytester: pytest.Pytester) -> pytest.Pytester:
     """A pytest project with this project's conftest, config and the inner tests."""
     pytester.makeconftest((ROOT / "tests" / "conftest.py").read_text())
     pytester.makepyprojecttoml((ROOT / "pyproject.toml").read_text())
-    pytester.makepyfile(test_inner=INNER_TESTS)
+    pytester.makepyfile(test_inner=INNER_TESTS, outcome_recorder=RECORDER)
     return pytester
+
+
+def outcomes(pytester: pytest.Pytester) -> dict[tuple[str, str], dict[str, Any]]:
+    """``(test, phase)`` → what ``RECORDER`` wrote about it."""
+    lines = (pytester.path / "outcomes.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    return {(record["test"], record["when"]): record for record in records}
 
 
 def test_the_safety_nets_fail_leaky_tests(inner: pytest.Pytester) -> None:
     result = inner.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-rA", "test_inner.py", timeout=60
+        "-p", "no:cacheprovider", "-p", "outcome_recorder", "test_inner.py", timeout=60
     )
     # test_pending_task_destroyed passes its call and errors at teardown.
     result.assert_outcomes(passed=2, failed=1, errors=1)
-    result.stdout.fnmatch_lines(
-        [
-            # The pending task: no_asyncio_errors fails the test at teardown.
-            "*ERROR at teardown of test_pending_task_destroyed*",
-            "E*AssertionError: asyncio reported: [?Task was destroyed but it is pending!*",
-            # The unclosed socket: the ResourceWarning, as an error, fails the test.
-            "*test_unclosed_socket*",
-            "E*ResourceWarning: unclosed <socket.socket*",
-            # Only the tidy test is clean.
-            "PASSED test_inner.py::test_tidy",
-            "PASSED test_inner.py::test_pending_task_destroyed",
-            "ERROR test_inner.py::test_pending_task_destroyed - AssertionError*",
-            "FAILED test_inner.py::test_unclosed_socket - pytest.PytestUnraisable*",
-        ]
-    )
+    seen = outcomes(inner)
+    phases = ("setup", "call", "teardown")
+    # Only the tidy test is clean.
+    assert [seen["test_tidy", when]["outcome"] for when in phases] == ["passed"] * 3
+    # The pending task: no_asyncio_errors fails the test at teardown, in its own words.
+    pending = [seen["test_pending_task_destroyed", when] for when in phases]
+    assert [record["outcome"] for record in pending] == ["passed", "passed", "failed"]
+    assert pending[2]["error"] == "AssertionError"
+    assert pending[2]["assertion"].startswith("asyncio reported: ")
+    # The unclosed socket: the ResourceWarning, as an error, fails the test.
+    unclosed = seen["test_unclosed_socket", "call"]
+    assert unclosed["outcome"] == "failed"
+    assert unclosed["is_unraisable_warning"]
+    assert unclosed["cause"] == "ResourceWarning"
 
 
 def test_without_the_nets_the_same_leaks_pass(inner: pytest.Pytester) -> None:

@@ -35,17 +35,25 @@ def test_serve_refuses_an_unwritable_state_path_at_start(tmp_path: Path) -> None
     path = tmp_path / "missing-folder" / "state.json"
     served = syncwire("serve", "--state", str(path), stdin="")
     assert served.returncode == 1
-    assert f"syncwire serve: cannot use --state {str(path)!r}" in served.stderr
-    assert "Traceback" not in served.stderr
+    # One line, syncwire's (what follows the path is the OS's reason), and nothing else.
+    assert served.stderr.startswith(f"syncwire serve: cannot use --state {str(path)!r}: ")
+    assert served.stderr.count("\n") == 1, served.stderr
     assert "deployment URL" not in served.stdout  # it never started
 
 
-@pytest.mark.parametrize("port", ["99999", "-1", "http"])
-def test_serve_refuses_a_bad_port(port: str) -> None:
+@pytest.mark.parametrize(
+    ("port", "complaint"),
+    [
+        ("99999", "a port is 0-65535 (0: a free one), not 99999"),
+        ("-1", "a port is 0-65535 (0: a free one), not -1"),
+        ("http", "not a port number: 'http'"),
+    ],
+)
+def test_serve_refuses_a_bad_port(port: str, complaint: str) -> None:
     served = syncwire("serve", "--port", port, stdin="")
-    assert served.returncode == 2
-    assert "argument --port" in served.stderr
-    assert "Traceback" not in served.stderr
+    assert served.returncode == 2  # a usage error, not a crash
+    # syncwire's complaint ends stderr (argparse writes the usage around it).
+    assert served.stderr.endswith(f"{complaint}\n"), served.stderr
 
 
 def test_serve_warns_when_not_on_loopback() -> None:
@@ -113,8 +121,7 @@ def test_serve_piped_into_head_ends_quietly() -> None:
         _, stderr = process.communicate(timeout=DEADLINE)
     finally:
         process.kill()
-    assert b"Traceback" not in stderr
-    assert b"BrokenPipe" not in stderr
+    assert stderr == b""  # no traceback, no "Exception ignored" for the closed pipe
     assert process.returncode == 0
 
 
@@ -131,5 +138,5 @@ def test_demo_piped_into_head_ends_quietly() -> None:
         _, stderr = process.communicate(timeout=DEADLINE)
     finally:
         process.kill()
-    assert b"Traceback" not in stderr
+    assert stderr == b""  # no traceback, no "Exception ignored" for the closed pipe
     assert process.returncode == 0  # the run went on; every check passed

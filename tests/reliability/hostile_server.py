@@ -125,6 +125,8 @@ class Attempt:
     """How many pong frames the client sent (counted, not kept: a ping flood makes many)."""
     close_code: int | None = None
     """The code in the client's close frame (1005 for an empty one), if one came."""
+    close_reason: str | None = None
+    """The reason in the client's close frame (``""`` if none), if one came."""
     ended_at: float | None = None
     """Loop time the client ended the TCP connection (EOF or reset)."""
     error: str | None = None
@@ -263,6 +265,7 @@ class Conn:
                 elif opcode == CLOSE:
                     code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
                     self.attempt.close_code = code
+                    self.attempt.close_reason = payload[2:].decode(errors="replace")
                     self.writer.close()  # the server ends TCP after the close frame
         except (asyncio.IncompleteReadError, ConnectionError):
             pass

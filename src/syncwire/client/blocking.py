@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import copy
+import inspect
 import itertools
 import logging
 import os
@@ -43,6 +44,12 @@ it is not, and Ctrl-C is only seen when the wait returns.
 
 _log = logging.getLogger("syncwire.client")
 _names = itertools.count(1)
+_CLIENT_OPTIONS: Final = frozenset(
+    name
+    for name, parameter in inspect.signature(Client).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+)
+"""The keyword arguments of ``Client``: what ``ConvexClient`` passes through."""
 
 
 class ConvexClient:
@@ -69,6 +76,13 @@ class ConvexClient:
 
     def __init__(self, deployment_url: str, **client_options: Any) -> None:
         sync_url(deployment_url)  # a bad URL fails here, before a thread starts
+        unknown = sorted(set(client_options) - _CLIENT_OPTIONS)
+        if unknown:  # and so does an option Client does not take
+            raise TypeError(
+                f"ConvexClient got unknown option{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(map(repr, unknown))}; "
+                f"the options are Client's: {', '.join(sorted(_CLIENT_OPTIONS))}"
+            )
         self._url = deployment_url
         # Reentrant: a subscription's finalizer may run (gc) while this thread holds it.
         self._lock = threading.RLock()

@@ -25,7 +25,7 @@ What this module adds on top of ``websockets``, and why:
   rewrites those records before they are created: frames become opcode and size,
   header values become ``[redacted]`` (except a few protocol headers), and the
   query string of the request path is dropped. Exception texts are built from
-  status codes, header *names* and OS error texts only.
+  status codes, header *names*, TLS verification codes and OS error texts only.
 
 A write that the kernel rejects after it was buffered is reported by asyncio as a
 lost connection, exactly like a reset read; ``recv`` then raises
@@ -127,6 +127,20 @@ _PLAIN_HEADERS: Final = frozenset(
 _HEADER_LINE_FORMATS: Final = frozenset({"> %s: %s", "< %s: %s"})
 _REQUEST_LINE_FORMAT: Final = "> GET %s HTTP/1.1"
 _REDACTED: Final = "[redacted]"
+# Frame kinds by their RFC 6455 opcode, named here rather than by websockets' enum.
+_OPCODE_NAMES: Final[Mapping[int, str]] = {
+    0x0: "CONT",
+    0x1: "TEXT",
+    0x2: "BINARY",
+    0x8: "CLOSE",
+    0x9: "PING",
+    0xA: "PONG",
+}
+# Why OpenSSL refused a certificate, by its X509_V_ERR_* code (numbers fixed in its
+# public header), in syncwire's words: the message does not depend on OpenSSL's text.
+_UNTRUSTED_ISSUER: Final = frozenset({2, 18, 19, 20, 21})
+_OTHER_HOST: Final = frozenset({62, 63, 64})
+_EXPIRED: Final = 10
 
 
 # --------------------------------------------------------------------------- logging
@@ -138,7 +152,8 @@ def _describe_frame(frame: Frame) -> str:
     details = [f"{size} byte{'' if size == 1 else 's'}"]
     if not frame.fin:
         details.append("continued")
-    head = frame.opcode.name
+    opcode = int(frame.opcode)
+    head = _OPCODE_NAMES.get(opcode, f"opcode {opcode:#x}")
     if frame.opcode is Opcode.CLOSE and size >= 2:
         head += f" {int.from_bytes(frame.data[:2], 'big')}"  # the code; never the reason
     return f"{head} [{', '.join(details)}]"
@@ -206,11 +221,30 @@ def _describe_error(exc: BaseException) -> str:
     if isinstance(exc, WebSocketException):
         # Other texts may quote what the server sent (a redirect's Location, ...).
         return f"WebSocket handshake failed ({type(exc).__name__})"
+    if isinstance(exc, ssl_module.SSLCertVerificationError):
+        return _describe_verification_failure(exc)
     if isinstance(exc, OSError | TimeoutError):
         # OS and TLS error texts hold errno, addresses and verification results only.
         detail = str(exc)
         return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
     return f"could not open the WebSocket ({type(exc).__name__})"
+
+
+def _describe_verification_failure(exc: ssl_module.SSLCertVerificationError) -> str:
+    """``TLS certificate verification failed: <why>``, the why told from OpenSSL's code."""
+    code = getattr(exc, "verify_code", None)
+    if code in _UNTRUSTED_ISSUER:
+        why = "the server's certificate is not signed by a trusted CA"
+    elif code in _OTHER_HOST:
+        why = "the server's certificate is for another host"
+    elif code == _EXPIRED:
+        why = "the server's certificate has expired"
+    elif code is not None:
+        why = f"OpenSSL verify code {code}"
+    else:
+        why = "the server's certificate was refused"
+    detail = getattr(exc, "verify_message", None)
+    return f"TLS certificate verification failed: {why}" + (f" ({detail})" if detail else "")
 
 
 def _closed_error(exc: WebSocketsConnectionClosed) -> ConnectionClosed:
