@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ from syncwire.client import Client
 from syncwire.devserver import DevServer
 from syncwire.devserver.example import chat_app
 from syncwire.errors import FunctionError
+from syncwire.protocol import Connect
+from tests.devserver.test_faults import subscribe
+from tests.devserver.test_server import running
 
 DEADLINE = 60.0  # only a hang misses it
 
@@ -140,3 +144,23 @@ def test_demo_piped_into_head_ends_quietly() -> None:
         process.kill()
     assert stderr == b""  # no traceback, no "Exception ignored" for the closed pipe
     assert process.returncode == 0  # the run went on; every check passed
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("client_ts", [-(2**63), 2**63 - 1])
+async def test_an_extreme_client_clock_keeps_the_session(client_ts: int) -> None:
+    """The skew the server reports is clamped into the i64 a Transition carries."""
+    async with running() as (_server, client):
+        connect = Connect(
+            connection_count=0,
+            last_close_reason="InitialConnect",
+            client_ts=client_ts,
+            session_id=str(uuid.uuid4()),
+        )
+        await client.send(connect, subscribe())
+        transition = await client.transition()
+    skew = transition.client_clock_skew
+    assert skew is not None
+    assert -(2**63) <= skew <= 2**63 - 1
+    if client_ts == -(2**63):
+        assert skew == -(2**63)  # clamped: clientTs minus now is below the i64 range

@@ -519,7 +519,9 @@ class _Session:
             # Whole milliseconds: the Rust client (and the official Python one,
             # which wraps it) reads clientClockSkew as an i64 and drops the
             # connection on a fraction.
-            self._clock_skew = message.client_ts - time.time_ns() // 1_000_000
+            # Kept in the i64 the Transition carries, whatever clientTs a client sends.
+            skew = message.client_ts - time.time_ns() // 1_000_000
+            self._clock_skew = min(max(skew, -(2**63)), 2**63 - 1)
             observed = message.max_observed_timestamp
             if observed is not None and observed > self.engine.ts:
                 self._send(_Close(1011, "InternalServerError"))
