@@ -4,6 +4,10 @@
 every promise survives reconnects; underneath, ``WebSocketManager`` keeps a
 WebSocket alive through server restarts, overload, dead networks and paused
 apps, speaking the sync protocol of ``syncwire.protocol``.
+
+The official Python package's top-level names are here too (``ConvexClient``,
+``ConvexError``, ``ConvexInt64``, ``convex_to_json``, ``json_to_convex``), so
+code written for it runs unchanged after ``from syncwire import ...``.
 """
 
 from syncwire._core.backoff import BackoffPolicy
@@ -18,6 +22,7 @@ from syncwire.client import (
     TokenFetcher,
 )
 from syncwire.errors import (
+    AuthenticationError,
     ClientClosedError,
     ConnectionLostError,
     ConvexError,
@@ -32,8 +37,10 @@ from syncwire.manager import (
     ReconnectMetadata,
     WebSocketManager,
 )
+from syncwire.protocol import ConvexInt64, convex_to_json, json_to_convex
 
 __all__ = [
+    "AuthenticationError",
     "BackoffPolicy",
     "Client",
     "ClientClosedError",
@@ -42,6 +49,7 @@ __all__ = [
     "ConnectionState",
     "ConvexClient",
     "ConvexError",
+    "ConvexInt64",
     "FatalServerError",
     "FunctionError",
     "OnMessageResponse",
@@ -54,4 +62,6 @@ __all__ = [
     "TokenFetcher",
     "WebSocketManager",
     "__version__",
+    "convex_to_json",
+    "json_to_convex",
 ]

@@ -10,6 +10,8 @@ The tree::
     ├── ConnectionLostError       an action was in flight when the connection dropped
     │                             (actions run at most once, so it is not re-sent)
     ├── FatalServerError          the server ended the session (``FatalError``)
+    ├── AuthenticationError       the server rejected the token you gave, and nothing
+    │                             replaced it: calls fail until set_auth or clear_auth
     └── ClientClosedError         the client was closed while the call waited
 
 Errors in *your* input (a value Convex cannot represent, a bad argument) are
@@ -20,6 +22,7 @@ reserved for what arrives over the wire, so a receive loop can catch exactly it.
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "ClientClosedError",
     "ConnectionLostError",
     "ConvexError",
@@ -68,6 +71,14 @@ class ConnectionLostError(SyncwireError):
 
 class FatalServerError(SyncwireError):
     """The server sent ``FatalError``: the client is finished; the text is the server's."""
+
+
+class AuthenticationError(SyncwireError):
+    """The server rejected the token the user gave, and no fetcher supplied one it accepts.
+
+    Calls fail with it, rather than run under no identity, until the user calls
+    ``set_auth`` (a new token) or ``clear_auth`` (run signed out, on purpose).
+    """
 
 
 class ClientClosedError(SyncwireError):

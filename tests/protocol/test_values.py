@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import array
+import collections
+import enum
 import math
 import pickle
+import subprocess
+import sys
 from typing import Any
 
 import msgspec
@@ -16,6 +21,7 @@ from syncwire.protocol import (
     CommitTs,
     ConvexInt64,
     ConvexValue,
+    JSONValue,
     ProtocolError,
     convex_to_json,
     decode_u64,
@@ -278,3 +284,53 @@ def test_every_finite_float_survives_the_wire(x: float) -> None:
     back = json_to_convex(msgspec.json.decode(wire_text(x)))
     assert back == x
     assert math.copysign(1.0, back) == math.copysign(1.0, x)
+
+
+class _Text(str):
+    pass
+
+
+class _Count(enum.IntEnum):
+    ONE = 1
+
+
+@pytest.mark.parametrize(
+    ("value", "wire"),
+    [
+        (range(3), [0, 1, 2]),
+        (collections.deque(["a", (1, 2)]), ["a", [1, 2]]),
+        (_Text("subclass"), "subclass"),
+        (_Count.ONE, 1),
+        (array.array("B", b"ab"), {"$bytes": "YWI="}),
+        ({"nested": range(2)}, {"nested": [0, 1]}),
+    ],
+)
+def test_sequences_and_subclasses_are_taken_as_the_official_package_takes_them(
+    value: Any, wire: JSONValue
+) -> None:
+    assert convex_to_json(value) == wire
+
+
+def test_a_bad_item_in_any_sequence_is_located() -> None:
+    with pytest.raises(TypeError, match=r"^set at \$\.xs\[1\] is not a supported"):
+        convex_to_json({"xs": collections.deque([1, {2}])})  # type: ignore[list-item]
+
+
+def test_the_official_convex_int64_is_an_int64() -> None:
+    official = pytest.importorskip("convex")
+    assert convex_to_json(official.ConvexInt64(-5)) == convex_to_json(ConvexInt64(-5))
+    assert convex_to_json([official.ConvexInt64(2**63 - 1)]) == [
+        convex_to_json(ConvexInt64(2**63 - 1))
+    ]
+
+
+def test_the_official_package_is_not_imported_to_check_for_its_int64() -> None:
+    code = (
+        "import sys; from syncwire import convex_to_json; "
+        "convex_to_json({'a': [1, range(2), 'x', ('y',)]}); "
+        "sys.exit('convex' in sys.modules)"
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr

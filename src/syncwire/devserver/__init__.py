@@ -9,7 +9,8 @@ async with DevServer(chat_app()) as server:
     server.faults.close_all(1013, "SubscriptionsWorkerFullError")  # and hurt it
 ```
 
-From a shell: ``syncwire serve`` (fault commands on stdin; ``help`` lists them).
+From blocking code: ``with DevServerThread(chat_app()) as server:`` runs it on a
+thread of its own. From a shell: ``syncwire serve`` (fault commands on stdin; ``help`` lists them).
 """
 
 from syncwire.devserver.app import (
@@ -37,6 +38,7 @@ from syncwire.devserver.auth import (
 )
 from syncwire.devserver.faults import Faults
 from syncwire.devserver.server import DEFAULT_CHUNK_THRESHOLD, DEFAULT_PING_INTERVAL, DevServer
+from syncwire.devserver.thread import DevServerThread
 
 __all__ = [
     "DEFAULT_CHUNK_THRESHOLD",
@@ -49,6 +51,7 @@ __all__ = [
     "DatabaseReader",
     "DatabaseWriter",
     "DevServer",
+    "DevServerThread",
     "Document",
     "Engine",
     "Faults",

@@ -12,7 +12,7 @@ Python (sending)       wire JSON                    Python (receiving)
 NaN, ±inf, ``-0.0``    ``{"$float": …}``            ``float``
 ``ConvexInt64(n)``     ``{"$integer": …}``          ``ConvexInt64(n)``
 ``bytes``              ``{"$bytes": …}``            ``bytes``
-``list``, ``tuple``    array                        ``list``
+any sequence but str  array                        ``list``
 ``dict`` (str keys)    object, keys in JS order     ``dict``
 ``COMMIT_TS``          ``{"$commitTs": null}``      ``COMMIT_TS``
 =====================  ===========================  =======================
@@ -35,8 +35,9 @@ import base64
 import binascii
 import math
 import struct
+import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Final, TypeAlias, Union, cast
 
@@ -69,7 +70,7 @@ ConvexValue: TypeAlias = Union[
     "ConvexInt64",
     "CommitTs",
     list["ConvexValue"],
-    tuple["ConvexValue", ...],
+    Sequence["ConvexValue"],  # tuple, range, ...: any sequence but str and bytes
     Mapping[str, "ConvexValue"],
     None,
 ]
@@ -298,21 +299,53 @@ def _to_json(value: object) -> JSONValue:
             if _locating.active:
                 raise
             raise bad.at(f"[{_first_failing(value, _to_json)}]") from None
-    if isinstance(value, ConvexInt64):
-        return {"$integer": base64.b64encode(struct.pack("<q", value.value)).decode()}
+    int64 = _int64_value(value)
+    if int64 is not None:
+        return {"$integer": base64.b64encode(struct.pack("<q", int64)).decode()}
     if isinstance(value, bytes | bytearray | memoryview):
         return {"$bytes": base64.b64encode(value).decode("ascii")}
     if value is COMMIT_TS:
         return {"$commitTs": None}
-    if isinstance(value, float):  # a float subclass: treat as the float it is
+    # Subclasses and look-alikes, taken as the official package takes them.
+    if isinstance(value, float):
         return _number_to_json(float(value))
     if isinstance(value, int) and not isinstance(value, bool):
         return _to_json(int(value))
+    if isinstance(value, str):
+        return str(value)
+    buffer = _as_buffer(value)
+    if buffer is not None:  # array.array and other buffers: bytes
+        return {"$bytes": base64.b64encode(buffer).decode("ascii")}
+    if isinstance(value, Sequence):  # range and other sequences: an array
+        return _to_json(list(value))
     raise _BadValue(
         TypeError,
         f"{type(value).__name__} at {{path}} is not a supported Convex type "
-        "(None, bool, int, float, str, bytes, ConvexInt64, list, tuple, dict)",
+        "(None, bool, int, float, str, bytes, ConvexInt64, a sequence, a mapping)",
     )
+
+
+def _int64_value(value: object) -> int | None:
+    """The integer of a ``ConvexInt64``, ours or the official ``convex`` package's.
+
+    The official package is never imported here: a value of its class exists
+    only once the user imported it, and then it is in ``sys.modules``.
+    """
+    if isinstance(value, ConvexInt64):
+        return value.value
+    official = getattr(sys.modules.get("convex"), "ConvexInt64", None)
+    if isinstance(official, type) and isinstance(value, official):
+        inner = getattr(value, "value", None)
+        if type(inner) is int and _INT64_MIN <= inner <= _INT64_MAX:
+            return inner
+    return None
+
+
+def _as_buffer(value: object) -> memoryview | None:
+    try:
+        return memoryview(value)  # type: ignore[arg-type]  # any buffer-protocol object
+    except TypeError:
+        return None
 
 
 class _Locating(threading.local):
