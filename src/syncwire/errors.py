@@ -78,7 +78,15 @@ class AuthenticationError(SyncwireError):
 
     Calls fail with it, rather than run under no identity, until the user calls
     ``set_auth`` (a new token) or ``clear_auth`` (run signed out, on purpose).
+    ``reason`` says what went wrong (the server's words, the token redacted).
     """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"{reason}; calls fail until set_auth() gives a token the server accepts, "
+            "or clear_auth() signs out"
+        )
+        self.reason = reason
 
 
 class ClientClosedError(SyncwireError):

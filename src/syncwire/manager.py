@@ -36,13 +36,14 @@ from syncwire._core.machine import (
     SendFrame,
     StateChanged,
 )
-from syncwire._core.states import ReconnectMetadata
+from syncwire._core.states import Connecting, ReconnectMetadata
 from syncwire._version import __version__
 from syncwire.errors import ProtocolError
 from syncwire.protocol import ClientMessage, ServerMessage
 from syncwire.protocol.chunks import DEFAULT_MAX_TRANSITION_SIZE
 from syncwire.transport import (
     CLOSE_ABNORMAL,
+    ConnectFailed,
     ConnectionClosed,
     InvalidFrame,
     MessageTooLarge,
@@ -89,6 +90,12 @@ class WebSocketManager:
 
     ``max_message_size`` configures the default transport (and caps chunked
     Transitions); a ``transport`` you pass keeps its own message limit.
+
+    A socket that cannot be opened is retried forever, but never silently: the
+    first failed attempt, and each change of its cause, is logged at WARNING
+    with the cause in words (``last_error``), and so is the first success after
+    failures. A handshake that is not answered is bounded by
+    ``inactivity_threshold``, as upstream bounds it.
     """
 
     # Slots keep an idle manager small (docs/benchmarks.md: memory per manager).
@@ -97,6 +104,9 @@ class WebSocketManager:
         "_connection_attempt",
         "_core",
         "_draining",
+        "_failed_attempts",
+        "_handshake_bound",
+        "_last_error",
         "_log",
         "_loop",
         "_on_message",
@@ -173,6 +183,10 @@ class WebSocketManager:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._draining = False
+        # Connection failures since the last socket opened, and the latest cause.
+        self._handshake_bound = inactivity_threshold
+        self._failed_attempts = 0
+        self._last_error: str | None = None
         self._core.start(self._loop.time())
         self._drain()
 
@@ -188,6 +202,16 @@ class WebSocketManager:
     def connection_state(self) -> ConnectionState:
         """An immutable snapshot of the connection."""
         return self._core.connection_state()
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the latest attempt to open a socket failed, in words; ``None`` once one opens.
+
+        For example ``"connection refused by 127.0.0.1:1: is the server running?"``
+        or ``"the server answered HTTP 404: is this a Convex deployment URL?"``.
+        It holds no credential and no URL query string.
+        """
+        return self._last_error
 
     def send_message(self, message: ClientMessage) -> bool:
         """Send when ready and not paused; ``True`` means "might have been sent".
@@ -224,9 +248,16 @@ class WebSocketManager:
 
     async def stop(self) -> None:
         """Close the socket and stay closed until ``try_restart()``; returns once closed."""
+        self.halt()
+        await self._settle()
+
+    def halt(self) -> None:
+        """``stop()`` from a callback that cannot wait: nothing is sent from now on.
+
+        The socket closes in the background; ``terminate()`` waits for it.
+        """
         self._core.stop()
         self._drain()
-        await self._settle()
 
     async def terminate(self) -> None:
         """Close for good; returns once no task, timer or socket is left. Idempotent."""
@@ -284,7 +315,7 @@ class WebSocketManager:
                     self._reader = None
                     if running is not asyncio.current_task():
                         running.cancel()
-                        self._track(running)
+                    self._track(running)  # itself: it ends once its callback returns
                 self._close_in_background(attempt)
             case CallOnOpen(attempt=attempt, metadata=metadata):
                 if core.is_current(attempt):
@@ -349,7 +380,13 @@ class WebSocketManager:
             last_data_at: float | None = getattr(connection, "last_data_at", None)
             if last_data_at is not None:
                 self._core.data_arrived(self._connection_attempt, last_data_at)
+        before = self._core.state
         self._core.handle_timeout(now)
+        if isinstance(before, Connecting) and not self._core.is_current(before.attempt):
+            self._connect_failed(
+                "timed out: no answer to the WebSocket handshake "
+                f"within {self._handshake_bound:g} s"
+            )
         self._drain()
 
     # -- sockets ---------------------------------------------------------------------------
@@ -374,15 +411,25 @@ class WebSocketManager:
             except TransportError as exc:
                 # The browser reports a failed handshake as a close with code 1006.
                 self._log.info("WebSocket error message: %s", exc)
+                if core.is_current(attempt):
+                    self._connect_failed(
+                        exc.cause if isinstance(exc, ConnectFailed) else f"cannot connect: {exc}"
+                    )
                 core.socket_closed(attempt, CLOSE_ABNORMAL, "", loop.time())
                 self._drain()
                 return
-            except Exception:
+            except Exception as exc:
                 # A transport that breaks its contract must not leave us connecting forever.
                 self._log.exception("the transport failed to connect; reconnecting")
+                if core.is_current(attempt):
+                    self._connect_failed(
+                        f"cannot connect: the transport raised {type(exc).__name__}"
+                    )
                 core.socket_closed(attempt, CLOSE_ABNORMAL, "", loop.time())
                 self._drain()
                 return
+            if core.is_current(attempt):
+                self._connected()
             self._connection, self._connection_attempt = connection, attempt
             try:
                 core.socket_opened(attempt, loop.time())
@@ -437,6 +484,28 @@ class WebSocketManager:
                 self._reader = None
             self._close_in_background(attempt)
         self._drain()
+
+    def _connect_failed(self, cause: str) -> None:
+        """An attempt failed: say so once per cause, visibly without logging configured."""
+        self._failed_attempts += 1
+        if cause != self._last_error:
+            self._last_error = cause
+            self._log.warning(
+                "cannot connect to %s: %s (retrying in the background)",
+                redact_url(self._url),
+                cause,
+            )
+
+    def _connected(self) -> None:
+        if self._failed_attempts:
+            failed, self._failed_attempts = self._failed_attempts, 0
+            self._log.warning(
+                "connected to %s after %d failed attempt%s",
+                redact_url(self._url),
+                failed,
+                "" if failed == 1 else "s",
+            )
+        self._last_error = None
 
     def _close_in_background(self, attempt: int) -> None:
         connection = self._connection

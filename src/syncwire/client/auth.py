@@ -7,8 +7,14 @@ socket is paused, so queries and requests made meanwhile go out after the
 Transition, or rejects it with ``AuthError``. A rejected token is replaced by
 a fresh one (the socket is stopped and restarted meanwhile); fresh tokens are
 retried ``MAX_TOKEN_CONFIRMATION_ATTEMPTS`` times, as upstream does, and then
-the client gives up: it clears auth, logs ``Failed to authenticate: "<error>",
-check your server auth config`` and reports ``False`` to ``on_change``.
+the client gives up: it logs ``Failed to authenticate: "<error>", check your
+server auth config`` and reports ``False`` to ``on_change``.
+
+Giving up never drops the identity silently (upstream clears auth and goes
+on signed out): the host is told ``auth_failed`` and fails every call with
+``AuthenticationError`` until the user sets or clears auth. The same goes for
+a fetcher that raises. Only a fetcher that returns ``None`` (the user signed
+out) clears auth and lets calls run without an identity.
 """
 
 from __future__ import annotations
@@ -49,8 +55,13 @@ class AuthHost(Protocol):
     def restart_socket(self) -> None: ...
     def authenticate(self, token: str) -> None: ...
     def clear_auth(self) -> None: ...
+    def auth_failed(self, why: str) -> None: ...
     def identity_version(self) -> int: ...
     def current_token(self) -> str | None: ...
+
+
+class _FetchFailed(Exception):
+    """The fetcher raised, or returned something other than a str or ``None``."""
 
 
 class _State(enum.Enum):
@@ -149,6 +160,11 @@ class AuthManager:
                 self._schedule_refresh(token)
 
     def on_auth_error(self, error: AuthError) -> None:
+        if self._state is _State.FETCHING:
+            # The first token of this configuration has not been sent: the error is
+            # about an earlier one, and the socket restarts with the fetched token.
+            self._log.debug("ignoring an auth error while the first token is fetched")
+            return
         waiting = self._state in (_State.WAITING_CACHED, _State.WAITING_FRESH)
         if error.auth_update_attempted is False and waiting:
             # The server rejected the token before our update: it is about the old one.
@@ -167,7 +183,7 @@ class AuthManager:
             and self._confirmation_attempts < MAX_TOKEN_CONFIRMATION_ATTEMPTS
         )
         if self._static or not retry:
-            self._give_up(error.error)
+            self._reject(error.error)
             return
         if self._state is _State.WAITING_FRESH:
             self._confirmation_attempts += 1
@@ -188,32 +204,51 @@ class AuthManager:
                 token = await self._fetch(force_refresh=True)
                 if generation == self._generation:
                     self._use_fresh(token, after_rejection=False)
+        except _FetchFailed as exc:
+            if generation == self._generation:
+                self._fail(str(exc))
         finally:
             self._release()
 
     async def _refetch(self, generation: int) -> None:
-        """Fetch a fresh token and send it (the scheduled refresh, and after a cached token)."""
+        """Fetch a fresh token and send it (the scheduled refresh, and after a cached token).
+
+        A fetcher that raises here leaves the current token in use: the server
+        accepted it, and when it rejects it later the fetcher is asked again.
+        """
         with self._paused():
-            token = await self._fetch(force_refresh=True)
+            try:
+                token = await self._fetch(force_refresh=True)
+            except _FetchFailed:
+                return
             if generation == self._generation:
                 self._use_fresh(token, after_rejection=False)
 
     async def _reauthenticate(self, generation: int) -> None:
-        """The server rejected a cached or expired token: reconnect with a fresh one."""
+        """The server rejected a cached or expired token: reconnect with a fresh one.
+
+        The host does not restart the socket once auth has failed.
+        """
         await self._host.stop_socket()
         try:
             if generation == self._generation:
                 token = await self._fetch(force_refresh=True)
                 if generation == self._generation:
                     self._use_fresh(token, after_rejection=True)
+        except _FetchFailed as exc:
+            if generation == self._generation:
+                self._fail(str(exc))
         finally:
             self._host.restart_socket()
 
     def _use_fresh(self, token: str | None, *, after_rejection: bool) -> None:
         current = self._host.current_token()
-        if not token or (after_rejection and token == current):
+        if not token:
+            # The fetcher's way of saying the user signed out (as upstream reads it).
             self._log.warning("could not fetch a new auth token")
-            self._give_up(None)
+            self._give_up()
+        elif after_rejection and token == current:
+            self._fail("the auth token fetcher returned the token the server had rejected")
         elif token != current:
             self._state = _State.WAITING_FRESH
             self._host.authenticate(token)
@@ -252,17 +287,37 @@ class AuthManager:
                 token = await token
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             self._log.exception("the auth token fetcher raised")
-            return None
+            raise _FetchFailed(f"the auth token fetcher raised {type(exc).__name__}") from None
         if token is None or isinstance(token, str):
             return token
-        self._log.error("the auth token fetcher returned %s, not a str", type(token).__name__)
-        return None
+        what = type(token).__name__
+        self._log.error("the auth token fetcher returned %s, not a str", what)
+        raise _FetchFailed(f"the auth token fetcher returned {what}, not a str")
 
-    def _give_up(self, error: str | None) -> None:
-        if error is not None:
-            self._log.error('Failed to authenticate: "%s", check your server auth config', error)
+    def _reject(self, error: str) -> None:
+        """The server rejected the identity the user gave, and nothing replaces it."""
+        token = self._host.current_token()
+        if token:
+            error = error.replace(token, "[redacted]")  # the server's text, quoted back
+        self._log.error('Failed to authenticate: "%s", check your server auth config', error)
+        if token is None:
+            return  # no identity to keep: nothing runs under the wrong one
+        self._fail(f'the server rejected the auth token ("{error}")')
+
+    def _fail(self, why: str) -> None:
+        """Stop here, keeping the rejected identity: the host fails every call until the
+        user calls ``set_auth`` or ``clear_auth``."""
+        self._generation += 1  # fetches and timers of this configuration are void
+        self._cancel_refresh()
+        self._state = _State.NO_AUTH
+        self._confirmation_attempts = 0
+        self._host.auth_failed(why)
+        self._report(False)  # after: an on_change that calls set_auth ends the failure
+
+    def _give_up(self) -> None:
+        """The fetcher has no token: the user signed out, calls run without an identity."""
         self._cancel_refresh()
         if self._host.current_token() is not None:
             self._host.clear_auth()

@@ -7,6 +7,10 @@ for its ``concurrent.futures.Future``. That wait releases the GIL (the official
 client's Rust waits hold it, stalling every other thread) and, on POSIX, is
 interrupted by Ctrl-C; elsewhere it wakes every 0.1 s so that Ctrl-C is seen.
 A call from a coroutine works too: the loop is not the caller's.
+
+The thread holds only an ``_Engine`` (the loop, the ``Client``, the shared
+state), never the ``ConvexClient``: an unreferenced ``ConvexClient`` is
+collected like any object, and its finalizer ends the thread and the socket.
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ import asyncio
 import concurrent.futures
 import contextlib
 import copy
+import enum
 import inspect
 import itertools
 import logging
+import math
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
 from types import TracebackType
@@ -28,8 +35,14 @@ from typing import Any, Final, TypeVar
 from syncwire.client.auth import TokenFetcher
 from syncwire.client.client import Client, ClientConnectionState, Subscription, sync_url
 from syncwire.client.remote_query_set import QueryResult
-from syncwire.errors import ClientClosedError, FunctionError, SyncwireError
+from syncwire.errors import (
+    AuthenticationError,
+    ClientClosedError,
+    FunctionError,
+    SyncwireError,
+)
 from syncwire.protocol import ConvexValue, JSONValue
+from syncwire.transport import redact_url
 
 __all__ = ["ConvexClient", "QuerySetSubscription", "QuerySubscription"]
 
@@ -52,6 +65,17 @@ _CLIENT_OPTIONS: Final = frozenset(
 """The keyword arguments of ``Client``: what ``ConvexClient`` passes through."""
 
 
+class _Default(enum.Enum):
+    """A per-call ``timeout`` not given: the client's applies."""
+
+    CLIENT = "the client's timeout"
+
+
+_CLIENT_DEFAULT: Final = _Default.CLIENT
+Timeout = float | None | _Default
+_UNSUBSCRIBED: Final = "this subscription was unsubscribed: subscribe again for values"
+
+
 class ConvexClient:
     """A blocking Convex client, the official ``convex.ConvexClient``'s drop-in.
 
@@ -62,43 +86,46 @@ class ConvexClient:
             for messages in client.subscribe("messages:list"):
                 print(messages)
 
-    ``client_options`` go to ``Client`` (``backoff``, ``inactivity_threshold``,
-    ``transport``, …). Errors are ``Client``'s: ``ConvexError``,
-    ``FunctionError``, ``ClientClosedError``… Calls may come from any thread.
+    ``timeout`` bounds each ``query``, ``mutation`` and ``action`` in seconds
+    (``None``, the default: wait as long as it takes, as the official client
+    does); a call's own ``timeout=`` overrides it, and a call that runs out
+    raises the built-in ``TimeoutError``. ``client_options`` go to ``Client``
+    (``backoff``, ``inactivity_threshold``, ``transport``, …). Errors are
+    ``Client``'s: ``ConvexError``, ``FunctionError``, ``AuthenticationError``,
+    ``ClientClosedError``… Calls may come from any thread.
     ``close()`` (or ``with``) stops the loop thread and leaves no task, thread or
-    socket behind; a client never closed keeps its thread until the process exits.
-    A token fetcher or ``on_change`` runs in the loop thread: there, a query,
-    mutation, action or iteration raises ``RuntimeError`` (it would wait
-    forever); the other calls work.
+    socket behind; so does dropping the last reference to a client (as with the
+    official client): re-running ``client = ConvexClient(url)`` in a notebook
+    leaves one thread and one socket. A token fetcher or ``on_change`` runs in
+    the loop thread: there, a query, mutation, action or iteration raises
+    ``RuntimeError`` (it would wait forever); the other calls work.
     """
 
-    _client: Client  # set in the loop thread before the constructor returns
-
-    def __init__(self, deployment_url: str, **client_options: Any) -> None:
+    def __init__(
+        self, deployment_url: str, *, timeout: float | None = None, **client_options: Any
+    ) -> None:
         sync_url(deployment_url)  # a bad URL fails here, before a thread starts
+        self._timeout = _checked_timeout(timeout)
         unknown = sorted(set(client_options) - _CLIENT_OPTIONS)
         if unknown:  # and so does an option Client does not take
             raise TypeError(
                 f"ConvexClient got unknown option{'s' if len(unknown) > 1 else ''} "
                 f"{', '.join(map(repr, unknown))}; "
-                f"the options are Client's: {', '.join(sorted(_CLIENT_OPTIONS))}"
+                f"the options are timeout and Client's: {', '.join(sorted(_CLIENT_OPTIONS))}"
             )
         self._url = deployment_url
-        # Reentrant: a subscription's finalizer may run (gc) while this thread holds it.
-        self._lock = threading.RLock()
-        self._closed = False
-        self._final_state: ClientConnectionState | None = None
-        self._loop = asyncio.new_event_loop()
-        self._stop = asyncio.Event()  # binds to the loop on first use, in the loop thread
-        self._hub = _Hub()
+        engine = self._engine = _Engine(deployment_url)
         ready: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._thread = threading.Thread(
-            target=self._run,
+        engine.thread = threading.Thread(
+            target=engine.run,
             args=(ready, client_options),
             name=f"syncwire-ConvexClient-{next(_names)}",
             daemon=True,
         )
-        self._thread.start()
+        # Not at exit: the daemon thread ends with the process anyway.
+        self._finalizer = weakref.finalize(self, engine.shut_down)
+        self._finalizer.atexit = False
+        engine.thread.start()
         try:
             self._result(ready)
         except BaseException:
@@ -107,24 +134,91 @@ class ConvexClient:
 
     def __repr__(self) -> str:
         status = "closed" if self._closed else "open"
-        return f"<ConvexClient {self._url} {status}>"
+        return f"<ConvexClient {redact_url(self._url)} {status}>"
+
+    # The loop thread's state lives in the engine (see the module's docstring).
+    @property
+    def _client(self) -> Client:
+        return self._engine.client
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        return self._engine.loop
+
+    @property
+    def _lock(self) -> threading.RLock:
+        return self._engine.lock
+
+    @property
+    def _closed(self) -> bool:
+        return self._engine.closed
+
+    @property
+    def _thread(self) -> threading.Thread:
+        return self._engine.thread
+
+    @property
+    def _hub(self) -> _Hub:
+        return self._engine.hub
 
     # -- functions --------------------------------------------------------------------
 
-    def query(self, name: str, args: Mapping[str, ConvexValue] | None = None) -> Any:
-        """Run a query once and return its result."""
-        return self._result(self._submit(lambda: self._client.query(name, args)))
+    def query(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        timeout: Timeout = _CLIENT_DEFAULT,
+    ) -> Any:
+        """Run a query once and return its result.
 
-    def mutation(self, name: str, args: Mapping[str, ConvexValue] | None = None) -> Any:
+        ``timeout`` (seconds; ``None`` waits as long as it takes) overrides
+        the client's; running out raises ``TimeoutError`` and unsubscribes.
+        """
+        return self._result(
+            self._submit(lambda: self._client.query(name, args)),
+            timeout=self._timeout_for(timeout),
+            what=f"the query {name!r}",
+        )
+
+    def mutation(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        timeout: Timeout = _CLIENT_DEFAULT,
+    ) -> Any:
         """Run a mutation; returns once its effects are visible to this client's queries.
 
-        Interrupted (Ctrl-C), it may still commit, exactly once.
+        Interrupted (Ctrl-C) or out of time (``timeout``: ``TimeoutError``)
+        after it was sent, it may still commit, exactly once while the client
+        lives; before it was sent (the server unreachable, or an auth token
+        being fetched) it is withdrawn and never runs.
         """
-        return self._result(self._submit(lambda: self._client.mutation(name, args)))
+        return self._result(
+            self._submit(lambda: self._client.mutation(name, args)),
+            timeout=self._timeout_for(timeout),
+            what=f"the mutation {name!r}",
+            after="; if it was sent, it may still commit, exactly once",
+        )
 
-    def action(self, name: str, args: Mapping[str, ConvexValue] | None = None) -> Any:
-        """Run an action, at most once (cut off by a reconnect: ``ConnectionLostError``)."""
-        return self._result(self._submit(lambda: self._client.action(name, args)))
+    def action(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        timeout: Timeout = _CLIENT_DEFAULT,
+    ) -> Any:
+        """Run an action, at most once (cut off by a reconnect: ``ConnectionLostError``).
+
+        Out of time (``timeout``: ``TimeoutError``) after it was sent, it may still run.
+        """
+        return self._result(
+            self._submit(lambda: self._client.action(name, args)),
+            timeout=self._timeout_for(timeout),
+            what=f"the action {name!r}",
+            after="; if it was sent, it may still run",
+        )
 
     def subscribe(
         self, name: str, args: Mapping[str, ConvexValue] | None = None
@@ -177,14 +271,18 @@ class ConvexClient:
     # -- connection ----------------------------------------------------------------------
 
     def connection_state(self) -> ClientConnectionState:
-        """The connection and the requests in flight, now; after ``close()``, the last state."""
+        """The connection and the requests in flight, now; after ``close()``, the last state.
+
+        ``last_error`` says, while the server cannot be reached, why.
+        """
         try:
             return self._call(lambda: self._client.connection_state())
         except ClientClosedError:
             self._join()
-            if self._final_state is None:
+            final = self._engine.final_state
+            if final is None:
                 raise
-            return self._final_state
+            return final
 
     def close(self) -> None:
         """Close the client and stop its thread; returns once nothing is left. Idempotent.
@@ -192,12 +290,7 @@ class ConvexClient:
         Calls waiting in other threads raise ``ClientClosedError``; waiting
         subscription iterators end.
         """
-        with self._lock:
-            first, self._closed = not self._closed, True
-        if first:
-            # Every call submitted so far reaches the loop before this does.
-            with contextlib.suppress(RuntimeError):  # the loop already ended
-                self._loop.call_soon_threadsafe(self._stop.set)
+        self._finalizer()  # what the garbage collector would do, once
         self._join()
 
     def __enter__(self) -> ConvexClient:
@@ -211,34 +304,10 @@ class ConvexClient:
     ) -> None:
         self.close()
 
-    # -- the loop thread --------------------------------------------------------------------
-
-    def _run(self, ready: concurrent.futures.Future[None], options: dict[str, Any]) -> None:
-        try:
-            with asyncio.Runner(loop_factory=lambda: self._loop) as runner:
-                runner.run(self._main(ready, options))
-        finally:
-            with self._lock:
-                self._closed = True  # even if the loop died: no call may wait on it
-            if not ready.done():
-                with contextlib.suppress(concurrent.futures.InvalidStateError):
-                    ready.set_exception(ClientClosedError("the client's loop thread ended"))
-
-    async def _main(self, ready: concurrent.futures.Future[None], options: dict[str, Any]) -> None:
-        try:
-            self._client = Client(self._url, **options)
-        except Exception as exc:
-            with contextlib.suppress(concurrent.futures.InvalidStateError):  # Ctrl-C'd
-                ready.set_exception(exc)
-            return
-        with contextlib.suppress(concurrent.futures.InvalidStateError):
-            ready.set_result(None)
-        await self._stop.wait()
-        await self._client.close()
-        self._final_state = self._client.connection_state()
-        await self._hub.close()
-
     # -- handing work to the loop ---------------------------------------------------------
+
+    def _timeout_for(self, timeout: Timeout) -> float | None:
+        return self._timeout if timeout is _CLIENT_DEFAULT else _checked_timeout(timeout)
 
     def _submit(
         self,
@@ -307,21 +376,35 @@ class ConvexClient:
         self,
         future: concurrent.futures.Future[_T],
         rescue: Callable[[_T], None] | None = None,
+        *,
+        timeout: float | None = None,
+        what: str = "the call",
+        after: str = "",
     ) -> _T:
-        """Wait for ``future`` without holding the GIL; Ctrl-C cancels what it waits for."""
+        """Wait for ``future`` without holding the GIL; Ctrl-C cancels what it waits for,
+        and so does running out of ``timeout`` seconds (``TimeoutError``)."""
         if threading.current_thread() is self._thread:
             future.cancel()
             raise RuntimeError(
                 "a blocking ConvexClient call from the client's own loop thread "
                 "(a token fetcher or callback) would wait forever"
             )
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while True:
+                wait = _WAIT_SLICE
+                if deadline is not None:
+                    left = max(deadline - time.monotonic(), 0.0)
+                    wait = left if wait is None else min(wait, left)
                 try:
-                    return future.result(timeout=_WAIT_SLICE)
+                    return future.result(timeout=wait)
                 except TimeoutError:
-                    if future.done():
-                        raise  # the call itself raised TimeoutError
+                    if future.done():  # it ended as the wait ran out, or raised TimeoutError
+                        return future.result()
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise TimeoutError(
+                            f"{what} got no answer within {timeout:g} s{after}"
+                        ) from None
         except concurrent.futures.CancelledError:
             if self._closed:
                 raise ClientClosedError("the client was closed while the call waited") from None
@@ -335,9 +418,7 @@ class ConvexClient:
 
     def _soon(self, function: Callable[..., object], *args: Any) -> None:
         """Run ``function(*args)`` in the loop soon, from any thread; nothing once closed."""
-        with self._lock:
-            if not self._closed:
-                self._loop.call_soon_threadsafe(function, *args)
+        self._engine.soon(function, *args)
 
     def _join(self) -> None:
         if threading.current_thread() is self._thread:
@@ -346,12 +427,91 @@ class ConvexClient:
             self._thread.join(_WAIT_SLICE)
 
 
+class _Engine:
+    """A ``ConvexClient``'s loop thread and everything it touches.
+
+    Never a reference back to the ``ConvexClient``: the thread is a GC root,
+    and the client must be collectable. ``shut_down`` is the client's
+    finalizer (and the first half of ``close()``).
+    """
+
+    client: Client  # set in the loop thread before the constructor returns
+    thread: threading.Thread
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        # Reentrant: a subscription's finalizer may run (gc) while this thread holds it.
+        self.lock = threading.RLock()
+        self.closed = False
+        self.final_state: ClientConnectionState | None = None
+        self.loop = asyncio.new_event_loop()
+        self.stop = asyncio.Event()  # binds to the loop on first use, in the loop thread
+        self.hub = _Hub()
+
+    def run(self, ready: concurrent.futures.Future[None], options: dict[str, Any]) -> None:
+        try:
+            with asyncio.Runner(loop_factory=lambda: self.loop) as runner:
+                runner.run(self._main(ready, options))
+        finally:
+            with self.lock:
+                self.closed = True  # even if the loop died: no call may wait on it
+            if not ready.done():
+                with contextlib.suppress(concurrent.futures.InvalidStateError):
+                    ready.set_exception(ClientClosedError("the client's loop thread ended"))
+
+    async def _main(self, ready: concurrent.futures.Future[None], options: dict[str, Any]) -> None:
+        try:
+            self.client = Client(self.url, **options)
+        except Exception as exc:
+            with contextlib.suppress(concurrent.futures.InvalidStateError):  # Ctrl-C'd
+                ready.set_exception(exc)
+            return
+        self.hub.client = self.client
+        with contextlib.suppress(concurrent.futures.InvalidStateError):
+            ready.set_result(None)
+        await self.stop.wait()
+        await self.client.close()
+        self.final_state = self.client.connection_state()
+        await self.hub.close()
+
+    def shut_down(self) -> None:
+        """Start closing, from any thread, without waiting: the thread ends by itself."""
+        with self.lock:
+            first, self.closed = not self.closed, True
+        if first:
+            # Every call submitted so far reaches the loop before this does.
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                self.loop.call_soon_threadsafe(self.stop.set)
+
+    def soon(self, function: Callable[..., object], *args: Any) -> None:
+        """Run ``function(*args)`` in the loop soon, from any thread; nothing once closed."""
+        with self.lock:
+            if not self.closed:
+                self.loop.call_soon_threadsafe(function, *args)
+
+
+def _checked_timeout(timeout: object) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(
+            f"timeout must be a number of seconds or None, not {type(timeout).__name__}"
+        )
+    if not timeout > 0:
+        raise ValueError("timeout must be a positive number of seconds, or None to wait")
+    return None if math.isinf(timeout) else float(timeout)
+
+
 class QuerySubscription:
     """One query's values: iterate for each new value, blocking (or ``async for``).
 
     A reader that falls behind skips to the latest value; a failed query
     raises its ``FunctionError`` from the iteration (the next value may succeed).
-    Iteration ends after ``unsubscribe()`` or ``close()``.
+    Iteration ends when the client closes. Reading after ``unsubscribe()``
+    raises ``RuntimeError``, as the official client raises for a dropped
+    subscription (a wait in progress when another thread unsubscribes ends
+    the iteration instead). Iterating waits for each change however long it
+    takes, whatever the client's ``timeout``: ``next(timeout=…)`` bounds one wait.
     """
 
     def __init__(
@@ -365,7 +525,7 @@ class QuerySubscription:
         self._slot = slot
         self.name = name
         self.args = args
-        self._finalizer = weakref.finalize(self, _unsubscribe, weakref.ref(owner), slot)
+        self._finalizer = weakref.finalize(self, _unsubscribe, owner._engine, slot)
         self._finalizer.atexit = False
 
     def __repr__(self) -> str:
@@ -373,28 +533,50 @@ class QuerySubscription:
 
     @property
     def id(self) -> int:
-        """The same for every subscription to the same query and args (``watch_all`` keys)."""
-        return self._slot.query_id
+        """This subscriber, unique within its client: its key in ``watch_all()``'s dicts.
+
+        As in the official client, two subscriptions to the same query and
+        args have different ids (they share one query on the server).
+        """
+        return self._slot.id
 
     def unsubscribe(self) -> None:
         """Stop receiving; other subscriptions to the same query are unaffected."""
         self._finalizer()
 
+    def next(self, timeout: float | None = None) -> Any:
+        """The next value, waiting at most ``timeout`` seconds (``None``: as long as it takes).
+
+        Raises ``TimeoutError`` when the time runs out (the value, when it
+        comes, is still the next one read), ``StopIteration`` once the client
+        closed, ``RuntimeError`` after ``unsubscribe()``.
+        """
+        if not self._finalizer.alive:
+            raise RuntimeError(_UNSUBSCRIBED)
+        owner, slot = self._owner, self._slot
+        try:
+            return owner._result(
+                owner._submit(slot.take, slot.put_back),
+                slot.put_back,
+                timeout=_checked_timeout(timeout),
+                what=f"the subscription to {self.name!r}",
+            )
+        except (StopAsyncIteration, ClientClosedError):
+            raise StopIteration from None
+
     def __iter__(self) -> QuerySubscription:
         return self
 
     def __next__(self) -> Any:
-        owner, slot = self._owner, self._slot
-        try:
-            return owner._result(owner._submit(slot.take, slot.put_back), slot.put_back)
-        except (StopAsyncIteration, ClientClosedError):
-            raise StopIteration from None
+        return self.next()
 
     def __aiter__(self) -> QuerySubscription:
         return self
 
     async def __anext__(self) -> Any:
         """The next value, awaited from any event loop (including the caller's own)."""
+        if not self._finalizer.alive:
+            raise RuntimeError(_UNSUBSCRIBED)
         try:
             future = self._owner._submit(self._slot.take, self._slot.put_back)
         except ClientClosedError:
@@ -460,11 +642,9 @@ def _rescue_from(
         soon(rescue, future.result())
 
 
-def _unsubscribe(owner_ref: weakref.ref[ConvexClient], slot: _Slot) -> None:
+def _unsubscribe(engine: _Engine, slot: _Slot) -> None:
     """``QuerySubscription.unsubscribe()`` and its finalizer: never blocks, any thread."""
-    owner = owner_ref()
-    if owner is not None:
-        owner._soon(owner._hub.unsubscribe, slot)
+    engine.soon(engine.hub.unsubscribe, slot)
 
 
 class _Slot:
@@ -474,32 +654,40 @@ class _Slot:
     one came meanwhile: the reader never loses the latest value.
     """
 
-    __slots__ = ("_ended", "_error", "_pending", "_waiter", "query_id")
+    __slots__ = ("_ended", "_error", "_hub", "_pending", "_waiter", "id", "query_id")
 
-    def __init__(self, query_id: int) -> None:
+    def __init__(self, hub: _Hub, query_id: int, slot_id: int) -> None:
+        self._hub = hub
         self.query_id = query_id
+        self.id = slot_id
         self._pending: QueryResult | None = None
         self._ended = False
         self._error: SyncwireError | None = None
         self._waiter: asyncio.Future[None] | None = None
 
     async def take(self) -> Any:
-        while self._pending is None:
-            if self._ended:
-                if self._error is not None:
-                    raise copy.copy(self._error)  # a fresh traceback for each read
-                raise StopAsyncIteration
-            if self._waiter is not None:
-                raise RuntimeError("another thread is already waiting for this subscription")
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        result, self._pending = self._pending, None
-        if result.error is not None:
+        while True:
+            while self._pending is None:
+                if self._ended:
+                    if self._error is not None:
+                        raise copy.copy(self._error)  # a fresh traceback for each read
+                    raise StopAsyncIteration
+                failure = self._hub.auth_failure()
+                if failure is not None:  # reported once by the pump; and again while it lasts
+                    raise copy.copy(failure)
+                if self._waiter is not None:
+                    raise RuntimeError("another thread is already waiting for this subscription")
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+            result, self._pending = self._pending, None
+            if result.error is None:
+                return result.value
+            if isinstance(result.error, AuthenticationError) and self._hub.auth_failure() is None:
+                continue  # unread, and over since: the next value comes under the new identity
             raise copy.copy(result.error)  # shared by the query's readers: fresh tracebacks
-        return result.value
 
     def put(self, result: QueryResult) -> None:
         if not self._ended:
@@ -527,9 +715,12 @@ class _Hub:
     task that hands each result to the query's slots and to the watchers.
     """
 
+    client: Client | None = None
+
     def __init__(self) -> None:
         self._subscriptions: dict[int, Subscription] = {}
         self._slots: dict[int, list[_Slot]] = {}
+        self._slot_ids = itertools.count()
         self._latest: dict[int, QueryResult] = {}
         self._pumps: set[asyncio.Task[None]] = set()
         self._changed: asyncio.Event | None = None
@@ -547,12 +738,17 @@ class _Hub:
             pump = asyncio.ensure_future(self._pump(query_id, subscription))
             self._pumps.add(pump)
             pump.add_done_callback(self._pumps.discard)
-        slot = _Slot(query_id)
+        slot = _Slot(self, query_id, next(self._slot_ids))
         self._slots.setdefault(query_id, []).append(slot)
         latest = self._latest.get(query_id)
         if latest is not None:
             slot.put(latest)  # a shared query's current value
+            self._bump()  # a new key in watch_all's view
         return slot
+
+    def auth_failure(self) -> AuthenticationError | None:
+        """The client's, while the server rejects the identity the user gave."""
+        return None if self.client is None else self.client._auth_failure
 
     def unsubscribe(self, slot: _Slot) -> None:
         query_id = slot.query_id
@@ -562,6 +758,8 @@ class _Hub:
         slots.remove(slot)
         slot.end(None)
         if slots:
+            if query_id in self._latest:
+                self._bump()  # one key fewer in watch_all's view
             return
         del self._slots[query_id]
         self._subscriptions.pop(query_id).unsubscribe()  # its pump ends
@@ -569,10 +767,12 @@ class _Hub:
             self._bump()
 
     def snapshot(self) -> dict[int, Any]:
-        """``{query id: value}``; a failed query's value is its error."""
+        """``{subscriber id: value}``, as the official client keys it; a failed
+        query's value is its error."""
         return {
-            query_id: result.value if result.error is None else result.error
+            slot.id: result.value if result.error is None else result.error
             for query_id, result in self._latest.items()
+            for slot in self._slots.get(query_id, ())
         }
 
     def watch(self) -> _Watcher:
@@ -599,7 +799,7 @@ class _Hub:
                 result = QueryResult(value=await subscription.next())
             except StopAsyncIteration:
                 break
-            except FunctionError as failure:
+            except (FunctionError, AuthenticationError) as failure:
                 result = QueryResult(error=failure)
             except SyncwireError as fatal:  # the server ended the session
                 error = fatal
@@ -610,6 +810,11 @@ class _Hub:
             for slot in self._slots.get(query_id, ()):
                 slot.put(result)
             self._bump()
+            if isinstance(result.error, AuthenticationError):
+                # next() raises it until set_auth/clear_auth: wait for that, not spin.
+                await subscription._settled()
+                if self._subscriptions.get(query_id) is not subscription:
+                    return
         if self._subscriptions.get(query_id) is subscription:  # the client ended
             for slot in self._slots.pop(query_id, ()):
                 slot.end(error)

@@ -24,11 +24,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 from syncwire._core.backoff import BackoffPolicy
 from syncwire.client.auth import REFRESH_LEEWAY, AuthManager, TokenFetcher
-from syncwire.client.function_logs import log_function_lines
+from syncwire.client.function_logs import FUNCTION_LOGGER, log_function_lines
 from syncwire.client.local_state import LocalState
 from syncwire.client.remote_query_set import QueryResult, RemoteQuerySet
 from syncwire.client.requests import RequestManager
-from syncwire.errors import ClientClosedError, FatalServerError, SyncwireError
+from syncwire.errors import (
+    AuthenticationError,
+    ClientClosedError,
+    FatalServerError,
+    SyncwireError,
+)
 from syncwire.manager import (
     DEFAULT_MAX_MESSAGE_SIZE,
     ConnectionState,
@@ -95,6 +100,9 @@ class ClientConnectionState:
     """Loop time the oldest pending request was made, while one is pending."""
     is_authenticated: bool | None
     """``True`` once the server confirmed the token, ``False`` after giving up."""
+    last_error: str | None = None
+    """Why the socket cannot be opened, in words (no credential, no URL query
+    string), while it cannot: ``None`` once connected. See ``WebSocketManager.last_error``."""
 
     @property
     def has_inflight_requests(self) -> bool:
@@ -116,7 +124,15 @@ class Client:
     Manager options (``transport``, ``inactivity_threshold``, ``backoff``,
     ``max_message_size``, ``rand`` for the jitter) are passed through to
     ``WebSocketManager``. ``refresh_leeway`` is how many seconds before an
-    auth token expires the fetcher is asked for the next one.
+    auth token expires the fetcher is asked for the next one. ``logger`` is
+    the client's own (``syncwire.client``); your functions' ``console.log``
+    lines always go to ``syncwire.function_logs``, a name to turn them on by.
+
+    No call has a timeout of its own: bound one with ``asyncio.timeout()``.
+    A cancelled call leaves nothing behind (see ``mutation`` for what a
+    cancelled mutation means). The server's rejection of the identity you
+    gave never makes calls run without it: they raise
+    ``AuthenticationError`` until ``set_auth`` or ``clear_auth``.
     """
 
     def __init__(
@@ -147,8 +163,10 @@ class Client:
         self._requests = RequestManager()
         self._next_request_id = 0
         self._subscriptions: dict[int, list[Subscription]] = {}
+        self._next_subscriber_id = 0
         self._state_streams: set[_StateStream] = set()
         self._ended: SyncwireError | None = None
+        self._auth_failure: AuthenticationError | None = None
         self._closing: asyncio.Task[None] | None = None
         self._auth = AuthManager(_AuthHost(self), self._log, refresh_leeway=refresh_leeway)
         self._manager = WebSocketManager(
@@ -175,7 +193,10 @@ class Client:
     # -- functions --------------------------------------------------------------------
 
     async def query(self, name: str, args: Mapping[str, ConvexValue] | None = None) -> Any:
-        """Run a query once: its first result over the sync socket."""
+        """Run a query once: its first result over the sync socket.
+
+        Cancelled (e.g. by ``asyncio.timeout()``), it unsubscribes at once.
+        """
         subscription = self.subscribe(name, args)
         try:
             return await subscription.next()
@@ -189,12 +210,21 @@ class Client:
 
         Re-sent with the same request id after a reconnect until the server
         has answered and a Transition covers it, so it commits exactly once.
+
+        Cancelled (e.g. by ``asyncio.timeout()``) before it was ever sent (the
+        socket was down, or paused while an auth token was fetched), it is
+        withdrawn and never runs. Cancelled after, it stays in flight and
+        still commits exactly once while the client lives: the server may
+        already be running it, and only an answer can tell.
         """
         return await self._request(Mutation, name, args)
 
     async def action(self, name: str, args: Mapping[str, ConvexValue] | None = None) -> Any:
         """Run an action. Actions run at most once: one in flight when the
-        connection drops raises ``ConnectionLostError``."""
+        connection drops raises ``ConnectionLostError``.
+
+        Cancelled before it was sent, it is withdrawn; after, it may still run.
+        """
         return await self._request(Action, name, args)
 
     def subscribe(self, name: str, args: Mapping[str, ConvexValue] | None = None) -> Subscription:
@@ -204,11 +234,12 @@ class Client:
         A reader that falls behind skips to the latest value. Call
         ``unsubscribe()`` (or use ``async with``) when done.
         """
-        self._check_usable()
+        self._check_callable()
         query, modification = self._state.subscribe(name, _checked_args(args))
         if modification is not None:
             self._send(modification)
-        subscription = Subscription(self, query.query_id, query.udf_path)
+        subscription = Subscription(self, query.query_id, query.udf_path, self._next_subscriber_id)
+        self._next_subscriber_id += 1
         self._subscriptions.setdefault(query.query_id, []).append(subscription)
         result = self._remote.results.get(query.query_id)
         if result is not None:
@@ -229,6 +260,12 @@ class Client:
         returns a JWT or ``None``; it is asked again before the token expires
         and when the server rejects it. ``on_change(True)`` is called when the
         server confirms a token, ``on_change(False)`` when it gives up.
+
+        Calls made before the server confirms the token go out after it, so
+        none runs without it. If the server rejects the token and no fetcher
+        supplies one it accepts (or a fetcher raises), pending and later calls
+        raise ``AuthenticationError`` until ``set_auth`` or ``clear_auth``; a
+        fetcher returning ``None`` signs out instead.
         """
         self._check_usable()
         if isinstance(token, str):
@@ -238,8 +275,10 @@ class Client:
             def constant(_force_refresh: bool, token: str = token) -> str:
                 return token
 
+            self._end_auth_failure()
             self._auth.configure(constant, on_change, static=True)
         elif callable(token):
+            self._end_auth_failure()
             self._auth.configure(token, on_change, static=False)
         else:
             raise TypeError(
@@ -249,6 +288,7 @@ class Client:
     def clear_auth(self) -> None:
         """Sign out: later function calls run without an identity."""
         self._check_usable()
+        self._end_auth_failure()
         self._auth.clear()
         self._send_if(self._state.clear_auth())
 
@@ -259,6 +299,7 @@ class Client:
         self._check_usable()
         if not admin_key:
             raise ValueError("the admin key is empty")
+        self._end_auth_failure()
         self._auth.clear()
         self._send_if(self._state.set_admin_auth(admin_key, dict(acting_as) if acting_as else None))
 
@@ -273,6 +314,7 @@ class Client:
             inflight_actions=actions,
             oldest_inflight_since=oldest,
             is_authenticated=self._auth.is_authenticated,
+            last_error=self._manager.last_error,
         )
 
     def connection_states(self) -> AsyncIterator[ClientConnectionState]:
@@ -366,7 +408,7 @@ class Client:
             if not isinstance(modification, QueryRemoved) and modification.log_lines:
                 query = self._state.query(modification.query_id)
                 if query is not None:
-                    log_function_lines(self._log, "Q", query.udf_path, modification.log_lines)
+                    log_function_lines(FUNCTION_LOGGER, "Q", query.udf_path, modification.log_lines)
         for query_id in changed:
             for subscription in subscriptions.get(query_id, ()):
                 subscription._deliver(results[query_id])
@@ -380,7 +422,7 @@ class Client:
         path = self._requests.on_response(response)
         if path is not None and response.log_lines:
             kind: Literal["M", "A"] = "M" if isinstance(response, MutationResponse) else "A"
-            log_function_lines(self._log, kind, path, response.log_lines)
+            log_function_lines(FUNCTION_LOGGER, kind, path, response.log_lines)
         # A re-sent mutation's answer may arrive after a Transition that covers it.
         self._requests.remove_completed(self._remote.version.ts)
         self._publish_state()
@@ -396,7 +438,7 @@ class Client:
         name: str,
         args: Mapping[str, ConvexValue] | None,
     ) -> Any:
-        self._check_usable()
+        self._check_callable()
         if not isinstance(name, str) or not name:
             raise TypeError("the function name must be a non-empty str")
         message = kind(request_id=self._next_request_id, udf_path=name, args=_checked_args(args))
@@ -415,7 +457,12 @@ class Client:
         sent = self._manager.send_message(message)
         self._requests.request(message, settle, sent=sent, now=loop.time())
         self._publish_state()
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if self._requests.withdraw(message.request_id):  # never sent: it never runs
+                self._publish_state()
+            raise
 
     def _unsubscribe(self, subscription: Subscription) -> None:
         subscribers = self._subscriptions.get(subscription.query_id)
@@ -441,6 +488,41 @@ class Client:
     def _check_usable(self) -> None:
         if self._ended is not None:
             raise copy.copy(self._ended)  # a fresh traceback for each caller
+
+    def _check_callable(self) -> None:
+        """A function may run: the client is open and its identity was not rejected."""
+        self._check_usable()
+        if self._auth_failure is not None:
+            raise copy.copy(self._auth_failure)
+
+    def _fail_auth(self, why: str) -> None:
+        """The server rejected the identity the user gave: nothing runs until they choose.
+
+        The socket stops, so nothing is sent (or re-sent) under another
+        identity; requests waiting fail, subscriptions' readers are told.
+        Queries stay in the local set and resume after ``set_auth``/``clear_auth``.
+        """
+        if self._ended is not None:
+            return
+        failure = AuthenticationError(why)
+        self._auth_failure = failure
+        self._manager.halt()
+        self._requests.fail_unanswered(failure)
+        for subscribers in self._subscriptions.values():
+            for subscription in subscribers:
+                subscription._auth_failed()
+        self._publish_state()
+
+    def _end_auth_failure(self) -> None:
+        """The user set or cleared auth: connect again (the new auth goes first)."""
+        if self._auth_failure is None:
+            return
+        self._auth_failure = None
+        self._manager.try_restart()
+        for subscribers in self._subscriptions.values():
+            for subscription in subscribers:
+                subscription._wake()  # a reader waiting for the failure to end
+        self._publish_state()
 
     def _end(self, error: SyncwireError) -> None:
         """Close, or a FatalError: from now on every call fails with ``error``.
@@ -481,33 +563,55 @@ class Subscription:
     ``FunctionError`` from the iteration (the next value may succeed again).
     """
 
-    __slots__ = ("_client", "_error", "_finished", "_latest", "_waiter", "query_id", "udf_path")
+    __slots__ = (
+        "_client",
+        "_error",
+        "_finished",
+        "_latest",
+        "_unsubscribed",
+        "_waiter",
+        "id",
+        "query_id",
+        "udf_path",
+    )
 
-    def __init__(self, client: Client, query_id: int, udf_path: str) -> None:
+    def __init__(self, client: Client, query_id: int, udf_path: str, subscriber_id: int) -> None:
         self._client = client
+        self.id = subscriber_id
+        """This subscriber, unique within its client (as the official ``QuerySubscription.id``)."""
         self.query_id = query_id
         """Shared by every subscriber to the same query and args."""
         self.udf_path = udf_path
         self._latest: QueryResult | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._finished = False
+        self._unsubscribed = False
         self._error: BaseException | None = None
 
     def __repr__(self) -> str:
         status = "ended" if self._finished else "live"
-        return f"<Subscription {self.udf_path} query {self.query_id} {status}>"
+        return f"<Subscription {self.udf_path} id {self.id} query {self.query_id} {status}>"
 
     async def next(self) -> Any:
         """The next value (the current one, if not yet read).
 
-        Raises ``StopAsyncIteration`` once unsubscribed or the client closed,
-        and the server's ``FatalServerError`` if it ended the session.
+        Raises ``StopAsyncIteration`` once the client closed (or when
+        ``unsubscribe()`` ends a wait in progress), the server's
+        ``FatalServerError`` if it ended the session, and
+        ``AuthenticationError`` while the server rejects the identity given.
+        Called after ``unsubscribe()`` it raises ``RuntimeError``, as the
+        official client raises for a dropped subscription: a value will never come.
         """
+        if self._unsubscribed:
+            raise RuntimeError("this subscription was unsubscribed: subscribe again for values")
         while self._latest is None:
             if self._finished:
                 if self._error is not None:
                     raise copy.copy(self._error)  # each reader its own traceback
                 raise StopAsyncIteration
+            failure = self._client._auth_failure
+            if failure is not None:
+                raise copy.copy(failure)
             if self._waiter is not None:
                 raise RuntimeError("another task is already waiting for this subscription")
             self._waiter = asyncio.get_running_loop().create_future()
@@ -521,6 +625,7 @@ class Subscription:
     def unsubscribe(self) -> None:
         """Stop receiving; the last subscriber of a query removes it from the server."""
         if not self._finished:
+            self._unsubscribed = True
             self._client._unsubscribe(self)
             self._finish(None)
 
@@ -544,6 +649,23 @@ class Subscription:
         self._finished, self._error = True, error
         self._latest = None
         self._wake()
+
+    def _auth_failed(self) -> None:
+        """A value computed under the rejected identity is not given out after the news."""
+        self._latest = None
+        self._wake()
+
+    async def _settled(self) -> None:
+        """Wait until the auth failure is over or this subscription ends (for the
+        blocking client's reader, which must not spin on the error)."""
+        while self._client._auth_failure is not None and not self._finished:
+            if self._waiter is not None:
+                raise RuntimeError("another task is already waiting for this subscription")
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -619,13 +741,17 @@ class _AuthHost:
         await self._client._manager.stop()
 
     def restart_socket(self) -> None:
-        self._client._manager.try_restart()
+        if self._client._auth_failure is None:  # else set_auth/clear_auth restarts it
+            self._client._manager.try_restart()
 
     def authenticate(self, token: str) -> None:
         self._client._send_if(self._client._state.set_auth(token))
 
     def clear_auth(self) -> None:
         self._client._send_if(self._client._state.clear_auth())
+
+    def auth_failed(self, why: str) -> None:
+        self._client._fail_auth(why)
 
     def identity_version(self) -> int:
         return self._client._state.identity_version

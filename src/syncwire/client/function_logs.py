@@ -2,7 +2,10 @@
 
 The server sends ``console.log`` output as ``"[LEVEL] text"``; it is logged
 as ``[CONVEX Q(path)] [LEVEL] text`` (Q, M or A for query, mutation or
-action) at the matching Python level.
+action) at the matching Python level (``console.log`` is INFO), always on the
+logger named ``syncwire.function_logs``, so one line shows them::
+
+    logging.basicConfig(); logging.getLogger("syncwire.function_logs").setLevel("INFO")
 """
 
 from __future__ import annotations
@@ -12,7 +15,11 @@ import re
 from collections.abc import Iterable
 from typing import Final, Literal
 
-__all__ = ["log_function_lines"]
+__all__ = ["FUNCTION_LOGGER", "FUNCTION_LOGGER_NAME", "log_function_lines"]
+
+FUNCTION_LOGGER_NAME: Final = "syncwire.function_logs"
+"""A stable name: the docs and the CLI turn these lines on by it."""
+FUNCTION_LOGGER: Final = logging.getLogger(FUNCTION_LOGGER_NAME)
 
 _LEVEL_PREFIX: Final = re.compile(r"\[(.*?)\] ")
 _LEVELS: Final = {

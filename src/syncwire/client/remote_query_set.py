@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from syncwire.errors import ConvexError, FunctionError, ProtocolError
+from syncwire.errors import ConvexError, FunctionError, ProtocolError, SyncwireError
 from syncwire.protocol import (
     UNSET,
     JSONValue,
@@ -34,7 +34,9 @@ class QueryResult:
 
     __slots__ = ("_value", "_wire", "error")
 
-    def __init__(self, value: object = None, error: FunctionError | None = None) -> None:
+    def __init__(self, value: object = None, error: SyncwireError | None = None) -> None:
+        """``error``: the query's ``FunctionError`` (or, in the blocking client's
+        hub, the ``AuthenticationError`` that stopped it)."""
         self._value = value
         self._wire: JSONValue = None
         self.error = error

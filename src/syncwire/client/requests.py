@@ -133,6 +133,26 @@ class RequestManager:
                 to_send.append(request.message)
         return to_send
 
+    def withdraw(self, request_id: int) -> bool:
+        """Forget a request never sent (its caller gave up); ``False`` if it was sent."""
+        request = self._requests.get(request_id)
+        if request is None or request.status is not _Status.NOT_SENT:
+            return False
+        self._finish(request_id)
+        return True
+
+    def fail_unanswered(self, error: BaseException) -> None:
+        """Auth failed: fail what the server has not answered; a mutation it answered
+        committed, so it returns its result (no Transition will come to cover it)."""
+        requests = list(self._requests.values())
+        self._requests.clear()
+        self._older_than_restart.clear()
+        for request in requests:
+            if request.status is _Status.COMPLETED:
+                request.settle(request.result, None)
+            else:
+                request.settle(None, error)
+
     def fail_all(self, error: BaseException) -> None:
         """The client is finished: every pending request fails with ``error``."""
         requests = list(self._requests.values())

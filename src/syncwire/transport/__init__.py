@@ -7,6 +7,7 @@ that implements ``Transport`` can replace it, such as ``syncwire.testing.FakeTra
 from syncwire.transport.base import (
     CLOSE_ABNORMAL,
     CLOSE_NO_STATUS,
+    ConnectFailed,
     ConnectionClosed,
     InvalidFrame,
     MessageTooLarge,
@@ -22,6 +23,7 @@ from syncwire.transport.websockets import WebSocketsConnection, WebSocketsTransp
 __all__ = [
     "CLOSE_ABNORMAL",
     "CLOSE_NO_STATUS",
+    "ConnectFailed",
     "ConnectionClosed",
     "InvalidFrame",
     "MessageTooLarge",

@@ -21,6 +21,7 @@ from syncwire.errors import SyncwireError
 __all__ = [
     "CLOSE_ABNORMAL",
     "CLOSE_NO_STATUS",
+    "ConnectFailed",
     "ConnectionClosed",
     "InvalidFrame",
     "MessageTooLarge",
@@ -40,6 +41,23 @@ CLOSE_ABNORMAL = 1006
 
 class TransportError(SyncwireError):
     """The socket could not be opened, or failed while in use."""
+
+
+class ConnectFailed(TransportError):
+    """The socket or its opening handshake failed: ``connect`` raises it.
+
+    ``cause`` says why in words for users, built by syncwire from exception
+    types and attributes (never from a library's message text), and holds no
+    secret: "connection refused by 127.0.0.1:1: is the server running?",
+    "the server answered HTTP 404: is this a Convex deployment URL?"…
+    ``status_code`` is the HTTP status when the server answered the upgrade
+    request with one.
+    """
+
+    def __init__(self, message: str, *, cause: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.status_code = status_code
 
 
 class ConnectionClosed(TransportError):

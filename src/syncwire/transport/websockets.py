@@ -36,10 +36,12 @@ during ``send`` itself raises ``SendFailed`` there.
 from __future__ import annotations
 
 import asyncio
+import errno
 import importlib.util
 import logging
 import math
 import platform
+import socket
 import ssl as ssl_module
 import urllib.parse
 from collections.abc import Mapping, MutableMapping
@@ -50,7 +52,9 @@ from websockets.asyncio.client import connect as websockets_connect
 from websockets.asyncio.server import broadcast
 from websockets.exceptions import (
     ConcurrencyError,
+    InvalidHandshake,
     InvalidHeader,
+    InvalidMessage,
     InvalidProxyStatus,
     InvalidStatus,
     InvalidURI,
@@ -67,6 +71,7 @@ from websockets.version import version as websockets_version
 from syncwire._version import __version__
 from syncwire.transport.base import (
     CLOSE_ABNORMAL,
+    ConnectFailed,
     ConnectionClosed,
     InvalidFrame,
     MessageTooLarge,
@@ -232,6 +237,13 @@ def _describe_error(exc: BaseException) -> str:
 
 def _describe_verification_failure(exc: ssl_module.SSLCertVerificationError) -> str:
     """``TLS certificate verification failed: <why>``, the why told from OpenSSL's code."""
+    detail = getattr(exc, "verify_message", None)
+    return f"TLS certificate verification failed: {_why_unverified(exc)}" + (
+        f" ({detail})" if detail else ""
+    )
+
+
+def _why_unverified(exc: ssl_module.SSLCertVerificationError) -> str:
     code = getattr(exc, "verify_code", None)
     if code in _UNTRUSTED_ISSUER:
         why = "the server's certificate is not signed by a trusted CA"
@@ -243,8 +255,79 @@ def _describe_verification_failure(exc: ssl_module.SSLCertVerificationError) -> 
         why = f"OpenSSL verify code {code}"
     else:
         why = "the server's certificate was refused"
-    detail = getattr(exc, "verify_message", None)
-    return f"TLS certificate verification failed: {why}" + (f" ({detail})" if detail else "")
+    return why
+
+
+_NAME_NOT_FOUND: Final = frozenset(
+    code
+    for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None))
+    if code is not None
+)
+_UNREACHABLE: Final = {
+    errno.ENETUNREACH: "the network is unreachable",
+    errno.EHOSTUNREACH: "the host is unreachable",
+    errno.EADDRNOTAVAIL: "the address is not available",
+}
+
+
+def _connect_cause(exc: BaseException, url: str) -> str:
+    """Why ``connect`` failed, in words for users (``ConnectFailed.cause``).
+
+    Told from exception types, errno values and status codes only: a
+    library's or the OS's message text never decides, and never appears.
+    """
+    where = _host_port(url)
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        if status >= 500:
+            return f"the server answered HTTP {status} (a server error) instead of a WebSocket"
+        return f"the server answered HTTP {status}: is this a Convex deployment URL?"
+    if isinstance(exc, InvalidProxyStatus):
+        return f"the proxy answered HTTP {exc.response.status_code}"
+    if isinstance(exc, InvalidMessage):
+        if isinstance(exc.__cause__, EOFError):
+            return f"{where} closed the connection without answering the WebSocket handshake"
+        return f"{where} did not answer in HTTP: is this a Convex deployment URL?"
+    if isinstance(exc, InvalidHandshake):
+        return (
+            f"{where} did not answer with a WebSocket handshake: is this a Convex deployment URL?"
+        )
+    if isinstance(exc, ssl_module.SSLCertVerificationError):
+        return f"TLS failure: the certificate was refused: {_why_unverified(exc)}"
+    if isinstance(exc, ssl_module.SSLError):
+        reason = getattr(exc, "reason", None)
+        return "TLS failure: the TLS handshake failed" + (
+            f" ({reason})" if isinstance(reason, str) and reason.isidentifier() else ""
+        )
+    if isinstance(exc, socket.gaierror):
+        host = where.rpartition(":")[0]
+        if exc.errno in _NAME_NOT_FOUND:
+            return f"DNS failure: the name {host} was not found"
+        return f"DNS failure: could not look up {host}"
+    if isinstance(exc, TimeoutError):
+        return f"timed out connecting to {where}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {where}: is the server running?"
+    if isinstance(exc, ConnectionError):  # reset, aborted, broken pipe
+        return f"the connection to {where} was lost during the handshake"
+    if isinstance(exc, OSError):
+        if exc.errno in _UNREACHABLE:
+            return f"cannot reach {where}: {_UNREACHABLE[exc.errno]}"
+        name = errno.errorcode.get(exc.errno) if isinstance(exc.errno, int) else None
+        return f"cannot connect to {where}" + (f" ({name})" if name else "")
+    return f"cannot open a WebSocket to {where} ({type(exc).__name__})"
+
+
+def _host_port(url: str) -> str:
+    """``host:port`` of a WebSocket URL, the port filled in from the scheme."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return "the server"
+    if port is None:
+        port = 443 if parts.scheme.lower() == "wss" else 80
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _closed_error(exc: WebSocketsConnectionClosed) -> ConnectionClosed:
@@ -563,8 +646,9 @@ class WebSocketsTransport:
         """Open one WebSocket to ``url`` (``ws://`` or ``wss://``).
 
         Raises ``ValueError`` for another scheme, a malformed URL or an ``ssl``
-        context with ``ws://``; ``TransportError`` when the socket or the handshake
-        fails. Cancelling abandons the attempt and closes the socket.
+        context with ``ws://``; ``ConnectFailed`` (a ``TransportError``, whose
+        ``cause`` says why in words) when the socket or the handshake fails.
+        Cancelling abandons the attempt and closes the socket.
         """
         scheme = url.partition(":")[0].lower() if isinstance(url, str) else ""
         if scheme not in ("ws", "wss"):
@@ -596,10 +680,13 @@ class WebSocketsTransport:
         try:
             ws = await connector
         except (OSError, TimeoutError) as exc:
-            raise TransportError(_describe_error(exc)) from exc
+            raise ConnectFailed(_describe_error(exc), cause=_connect_cause(exc, url)) from exc
         except Exception as exc:
             # Not chained: websockets' texts may quote response headers.
-            raise TransportError(_describe_error(exc)) from None
+            status = exc.response.status_code if isinstance(exc, InvalidStatus) else None
+            raise ConnectFailed(
+                _describe_error(exc), cause=_connect_cause(exc, url), status_code=status
+            ) from None
         return WebSocketsConnection(ws, url, self._close_timeout)
 
     def _default_context(self) -> ssl_module.SSLContext:

@@ -10,6 +10,7 @@ import logging
 import pytest
 
 from syncwire.client.auth import MAX_TOKEN_CONFIRMATION_ATTEMPTS
+from syncwire.errors import AuthenticationError
 from syncwire.protocol import Authenticate, AuthError, Connect, ModifyQuerySet, QueryAdd
 from tests.client.virtual.peer import TIMEOUT, Harness, Peer, client_on_fake, updated
 
@@ -125,17 +126,19 @@ async def test_fresh_tokens_are_retried_twice_then_the_client_gives_up(
         assert changes == []
         with caplog.at_level(logging.ERROR, "syncwire.client"):
             second.send(rejected(base_version=0, error="Invalid issuer"))
-            cleared = await second.expect(Authenticate)
-        assert cleared.token_type == "None"
+            await second.server.wait_closed()  # the client stops: no anonymous retry
+        assert second.pending() == [], "the identity is never cleared by giving up"
         assert (
             'Failed to authenticate: "Invalid issuer", check your server auth config' in caplog.text
         )
         assert changes == [False]
-        assert h.client.connection_state().is_authenticated is False
-        second.server.close(1000)
-        third = await h.accept()
-        await third.expect(Connect)
-        assert isinstance(await third.next(), ModifyQuerySet), "no auth after giving up"
+        state = h.client.connection_state()
+        assert state.is_authenticated is False
+        assert state.connection.state == "stopped"
+        await asyncio.sleep(TIMEOUT)
+        assert h.fake.attempts == MAX_TOKEN_CONFIRMATION_ATTEMPTS + 2, "no reconnect"
+        with pytest.raises(AuthenticationError, match="Invalid issuer"):
+            await h.client.query("a:b")
 
 
 async def test_a_rejected_static_token_gives_up_at_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -144,7 +147,8 @@ async def test_a_rejected_static_token_gives_up_at_once(caplog: pytest.LogCaptur
         peer, _ = await reopen_with_auth(h)
         with caplog.at_level(logging.ERROR, "syncwire.client"):
             peer.send(rejected(base_version=0, error="Could not parse JWT"))
-            await peer.expect(Authenticate)
+            await peer.server.wait_closed()
+        assert peer.pending() == []
         assert "Failed to authenticate" in caplog.text
         assert h.client.connection_state().is_authenticated is False
 

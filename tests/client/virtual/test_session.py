@@ -396,7 +396,7 @@ async def test_function_log_lines_are_logged_with_their_source(
         peer = await h.open()
         sub = h.client.subscribe("messages:list")
         await peer.expect(ModifyQuerySet)
-        with caplog.at_level(logging.DEBUG, "syncwire.client"):
+        with caplog.at_level(logging.DEBUG, "syncwire.function_logs"):
             peer.transition(
                 QueryUpdated(query_id=0, value=[], log_lines=("[LOG] 'listing'",), journal=None),
                 query_set=1,
@@ -416,7 +416,9 @@ async def test_function_log_lines_are_logged_with_their_source(
             peer.transition()
             await asyncio.wait_for(mutation, TIMEOUT)
         records = [
-            (r.levelname, r.getMessage()) for r in caplog.records if r.name == "syncwire.client"
+            (r.levelname, r.getMessage())
+            for r in caplog.records
+            if r.name == "syncwire.function_logs"  # a stable name the docs turn on
         ]
         assert ("INFO", "[CONVEX Q(messages:list)] [LOG] 'listing'") in records
         assert ("WARNING", "[CONVEX M(messages:send)] [WARN] 'slow'") in records

@@ -45,7 +45,7 @@ import async_solipsism
 
 from syncwire import BackoffPolicy, Client
 from syncwire._core.machine import CloseSocket, CoreConfig, ManagerCore
-from syncwire._core.states import Disconnected, Ready
+from syncwire._core.states import Disconnected, Ready, Stopped
 from syncwire.client.client import Subscription
 from syncwire.errors import FatalServerError, FunctionError, ProtocolError
 from syncwire.protocol import (
@@ -661,6 +661,11 @@ class ClientRig:
                     raise ReceivePathBug(f"the client ended with {client._ended!r}")
                 tally.fatal += 1
                 return
+            if client._auth_failure is not None:
+                # The server rejected the rig's token (issue 11): the client stops and
+                # fails every call until set_auth/clear_auth. An end, not a hang.
+                self._check_auth_failure(client, requests, server, f"after frame {index}")
+                return
             if isinstance(state, Ready) and state.attempt == 1:
                 reader = manager._reader
                 if reader is None or reader.done():
@@ -680,6 +685,25 @@ class ClientRig:
             tally.reconnects += 1
             self._check_requests(client, requests, received, tally, f"after frame {index}")
             return
+
+    def _check_auth_failure(
+        self,
+        client: Client,
+        requests: list[asyncio.Task[Any]],
+        server: FakeServerConnection,
+        when: str,
+    ) -> None:
+        """Stopped, the socket closed by the client, every request settled (those the
+        server had not answered, with ``AuthenticationError``)."""
+        if not isinstance(client._manager._core.state, Stopped):
+            raise ReceivePathBug(f"auth failed {when}, but the manager is not stopped")
+        if server.closed_by_client is None:
+            raise ReceivePathBug(f"auth failed {when}, but the socket was left open")
+        for request_id, task in zip(REQUEST_IDS, requests, strict=True):
+            if request_id not in self._dropped and not task.done():
+                raise ReceivePathBug(f"auth failed {when}, but request {request_id} waits")
+        if client._requests._requests:
+            raise ReceivePathBug(f"auth failed {when}, but requests are still tracked")
 
     async def _read(self, subscriptions: list[Subscription], tally: Tally, when: str) -> None:
         """Read what was delivered, as an app does: a value, or FunctionError/ProtocolError.
@@ -747,6 +771,10 @@ class ClientRig:
             for request_id, task in zip(REQUEST_IDS, requests, strict=True)
             if request_id not in self._dropped
         ]
+        if client._auth_failure is not None:
+            if len(fake.connections) > 1:
+                raise ReceivePathBug("auth failed, yet the client opened another socket")
+            return  # checked in _feed: the user must set or clear auth
         if client._ended is not None:
             closing = client._closing
             if closing is None or not closing.done():
