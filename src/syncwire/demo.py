@@ -23,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import io
 import logging
 import os
 import random
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -61,6 +63,10 @@ _SETTLE: Final = 8.0
 """Seconds a fault may take to recover before the demo moves on (it is then a FAIL)."""
 _WATCHDOG_GRACE: Final = 15.0
 """Seconds past the deadline after which the process exits even if the loop is stuck."""
+_EVENTS_KEPT: Final = 60
+"""Event lines the live view may show (as many of the latest as fit the terminal)."""
+_MESSAGES_SHOWN: Final = 4
+"""The latest messages in the live view: as many rows as the connection panel's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +298,8 @@ def connection_label(state: ClientConnectionState) -> str:
 
 
 def describe_connection(state: ClientConnectionState, now: float) -> str:
-    """One line: the state, connections, retries, the reconnect countdown, the last close.
+    """One line: the state, connections, retries, the reconnect countdown, the last
+    close, and why the socket cannot be opened, while it cannot.
 
     ``now`` is the event loop's time (``next_reconnect_at`` is loop time).
     """
@@ -303,6 +310,8 @@ def describe_connection(state: ClientConnectionState, now: float) -> str:
         parts.append(f"reconnect in {max(0.0, connection.next_reconnect_at - now):.1f} s")
     if connection.last_close_reason and connection.last_close_reason != "InitialConnect":
         parts.append(f"last close: {connection.last_close_reason}")
+    if state.last_error is not None:
+        parts.append(f"cannot connect: {state.last_error}")
     if state.is_authenticated is not None:
         parts.append("auth confirmed" if state.is_authenticated else "auth rejected")
     return " · ".join(parts)
@@ -311,7 +320,14 @@ def describe_connection(state: ClientConnectionState, now: float) -> str:
 def _state_key(state: ClientConnectionState) -> tuple[object, ...]:
     """What makes a state change worth a line (not the in-flight counts)."""
     c = state.connection
-    return (c.state, c.paused, c.connection_count, c.connection_retries, state.is_authenticated)
+    return (
+        c.state,
+        c.paused,
+        c.connection_count,
+        c.connection_retries,
+        state.is_authenticated,
+        state.last_error,
+    )
 
 
 class DemoStatus:
@@ -322,7 +338,7 @@ class DemoStatus:
         self.started = 0.0
         self.phase = "starting"
         self.step = 0
-        self.events: collections.deque[str] = collections.deque(maxlen=10)
+        self.events: collections.deque[str] = collections.deque(maxlen=_EVENTS_KEPT)
         self.client: Client | None = None
         self.final_state: ClientConnectionState | None = None
         """The state just before the client closed: what the view shows afterwards."""
@@ -342,9 +358,11 @@ class DemoStatus:
         if self.on_line is not None:
             self.on_line(line)
 
-    def set_phase(self, step: int, phase: str) -> None:
+    def set_phase(self, step: int, phase: str, detail: str = "") -> None:
+        """``phase`` is short (the live view's header holds it on one line at 80
+        columns); ``detail`` goes to the event line only."""
         self.step, self.phase = step, phase
-        self.log(f"── {phase}")
+        self.log(f"── {phase}" + (f" — {detail}" if detail else ""))
 
     def state_changed(self, state: ClientConnectionState) -> None:
         key = _state_key(state)
@@ -435,16 +453,21 @@ class _Scenario:
                 ]
                 writer: asyncio.Future[None] | None = None
                 try:
-                    status.set_phase(0, "subscribing to messages:list and starting the writer")
+                    status.set_phase(
+                        0, "subscribing to messages:list", "the writer starts once it has a value"
+                    )
                     await self.until(lambda: self.subscribed, 10.0)
                     writer = asyncio.ensure_future(self.write(client))
                     await self.faults(server, client)
-                    status.set_phase(FAULT_COUNT + 1, "calm: the writer stops, the checks run")
+                    status.set_phase(FAULT_COUNT + 1, "calm, then the checks", "the writer stops")
                     await asyncio.sleep(config.calm)
                     writer.cancel()
                     await asyncio.gather(writer, return_exceptions=True)
                     await self.settle(client)
                 finally:
+                    # A silenced server would hold the client's close handshake back
+                    # past the deadline: let the server answer again first.
+                    server.faults.lift()
                     outcome.final_state = status.final_state = client.connection_state()
                     status.client = None
                     outcome.final_messages = list(status.messages) if self.subscribed else None
@@ -534,7 +557,7 @@ class _Scenario:
         for number, (name, injected, inject) in enumerate(steps, start=1):
             self.status.set_phase(number, f"calm before fault {number}/{FAULT_COUNT}: {name}")
             await asyncio.sleep(config.calm)
-            self.status.set_phase(number, f"fault {number}/{FAULT_COUNT}: {name} — {injected}")
+            self.status.set_phase(number, f"fault {number}/{FAULT_COUNT}: {name}", injected)
             await self.fault(client, name, injected, inject, auth=name == "rejected token")
 
     async def fault(
@@ -608,9 +631,15 @@ class _Scenario:
 # --- views ---------------------------------------------------------------------------------
 
 
-def render(status: DemoStatus) -> Any:
-    """The live view: the connection, the subscribed data and the last events."""
-    from rich.console import Group
+def render(status: DemoStatus, width: int = 80, height: int = 24) -> Any:
+    """The live view, sized to the terminal: a one-line header, the connection and
+    the data side by side, then as many of the latest events as fit, wrapped.
+
+    At 80 columns nothing in the connection panel is cut (a long value wraps), and
+    the header holds on one line; the events give way, so that the whole view
+    stays within ``height`` lines.
+    """
+    from rich.console import Console, Group
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
@@ -621,10 +650,12 @@ def render(status: DemoStatus) -> Any:
         f"  t={now - status.started:4.1f}s  ",
         (f"step {status.step}/{FAULT_COUNT + 1}: ", "dim"),
         (status.phase, "bold cyan"),
+        no_wrap=True,
+        overflow="ellipsis",
     )
     connection = Table.grid(padding=(0, 2))
-    connection.add_column(style="dim")
-    connection.add_column()
+    connection.add_column(style="dim", no_wrap=True)
+    connection.add_column(overflow="fold")
     state = status.client.connection_state() if status.client is not None else status.final_state
     if state is not None:
         c = state.connection
@@ -636,35 +667,45 @@ def render(status: DemoStatus) -> Any:
         auth = {None: "none yet", True: "confirmed", False: "rejected"}[state.is_authenticated]
         rows: list[tuple[str, str | Text]] = [
             ("state", Text(label, style=f"bold {colour}")),
-            ("connections opened", str(c.connection_count)),
-            ("retries", str(c.connection_retries)),
-            ("next reconnect", countdown),
-            ("last close reason", c.last_close_reason or "—"),
+            ("sockets", f"{c.connection_count} opened, {c.connection_retries} retries"),
+            ("reconnect", countdown),
+            ("last close", c.last_close_reason or "—"),
+            ("last error", state.last_error or "—"),
             ("auth", auth),
-            ("mutations in flight", str(state.inflight_mutations)),
+            ("in flight", f"{state.inflight_mutations} mutations"),
         ]
         for key, value in rows:
             connection.add_row(key, value)
-    data = Table(box=None, show_header=True, header_style="dim", pad_edge=False)
-    data.add_column("message")
-    data.add_column("author")
-    for message in status.messages[-7:]:
-        data.add_row(str(message.get("body")), str(message.get("author", "—")))
     outcome = status.outcome
     counts = ""
     if outcome is not None:
         counts = (
-            f"sent {len(outcome.sent)} · resolved {sum(outcome.resolved.values())} · "
+            f"sent {len(outcome.sent)} · resolved {sum(outcome.resolved.values())}\n"
             f"in the subscription {len(status.messages)}"
         )
+    data = Table(box=None, show_header=True, header_style="dim", pad_edge=False)
+    data.add_column("message", no_wrap=True)
+    data.add_column("author", no_wrap=True)
+    for message in status.messages[-_MESSAGES_SHOWN:]:
+        data.add_row(str(message.get("body")), str(message.get("author", "—")))
     panels = Table.grid(expand=True, padding=(0, 1))
-    panels.add_column(ratio=1)
-    panels.add_column(ratio=1)
+    panels.add_column(ratio=3)
+    panels.add_column(ratio=2)
     panels.add_row(
         Panel(connection, title="connection"),
         Panel(Group(Text(counts, style="dim"), data), title=f"messages:list {{{CHANNEL}}}"),
     )
-    events = Text("\n".join(status.events), overflow="ellipsis", no_wrap=True)
+    measure = Console(width=width, height=height, file=io.StringIO(), color_system=None)
+    room = height - 1 - len(measure.render_lines(panels, measure.options)) - 2
+    if room < 1:
+        return Group(header, panels)
+    lines: list[str] = []  # the latest whole events that fit, oldest first
+    for event in reversed(status.events):
+        wrapped = textwrap.wrap(event, max(width - 4, 20), subsequent_indent=" " * 9)
+        if lines and len(lines) + len(wrapped) > room:
+            break
+        lines[:0] = wrapped[:room]
+    events = Text("\n".join(lines), no_wrap=True, overflow="ellipsis")
     return Group(header, panels, Panel(events, title="events"))
 
 
@@ -740,9 +781,13 @@ class _LogLines(logging.Handler):
 async def _run_live(config: DemoConfig, status: DemoStatus, live: Any) -> Outcome:
     """The scenario with the rich view refreshed four times a second, from the loop."""
 
+    def show() -> None:
+        width, height = live.console.size
+        live.update(render(status, width, height), refresh=True)
+
     async def refresh() -> None:
         while True:
-            live.update(render(status), refresh=True)
+            show()
             await asyncio.sleep(0.25)
 
     refresher = asyncio.ensure_future(refresh())
@@ -751,7 +796,7 @@ async def _run_live(config: DemoConfig, status: DemoStatus, live: Any) -> Outcom
     finally:
         refresher.cancel()
         await asyncio.gather(refresher, return_exceptions=True)
-        live.update(render(status), refresh=True)
+        show()
 
 
 def main(
