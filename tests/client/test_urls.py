@@ -18,10 +18,18 @@ def test_deployment_urls_become_the_sync_endpoint() -> None:
     assert sync_url(WS_URL) == WS_URL
 
 
-@pytest.mark.parametrize("bad", ["ftp://x", "happy-otter-123.convex.cloud", "https://x.cloud/api"])
-def test_other_urls_are_refused(bad: str) -> None:
-    with pytest.raises(ValueError, match="URL"):
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        ("ftp://x", "not ftp://"),
+        ("happy-otter-123.convex.cloud", "and this one has no scheme"),
+        ("https://x.cloud/api", "a deployment URL has no path"),
+    ],
+)
+def test_other_urls_are_refused_saying_why(bad: str, why: str) -> None:
+    with pytest.raises(ValueError, match="URL") as refused:
         sync_url(bad)
+    assert why in str(refused.value)
 
 
 def test_a_client_needs_a_running_loop() -> None:

@@ -78,8 +78,8 @@ def sync_url(url: str) -> str:
         return url
     if parts.scheme not in ("http", "https"):
         raise ValueError(
-            f"a deployment URL starts with https:// (or http://, ws://, wss://), "
-            f"not {parts.scheme or 'nothing'!r}"
+            "a deployment URL starts with https:// (or http://, ws://, wss://), "
+            + (f"not {parts.scheme}://" if parts.scheme else "and this one has no scheme")
         )
     if parts.query or parts.fragment or parts.path not in ("", "/"):
         raise ValueError(
