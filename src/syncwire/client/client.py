@@ -612,13 +612,7 @@ class Subscription:
             failure = self._client._auth_failure
             if failure is not None:
                 raise copy.copy(failure)
-            if self._waiter is not None:
-                raise RuntimeError("another task is already waiting for this subscription")
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await self._wait()
         result, self._latest = self._latest, None
         return result.unwrap()
 
@@ -659,13 +653,17 @@ class Subscription:
         """Wait until the auth failure is over or this subscription ends (for the
         blocking client's reader, which must not spin on the error)."""
         while self._client._auth_failure is not None and not self._finished:
-            if self._waiter is not None:
-                raise RuntimeError("another task is already waiting for this subscription")
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await self._wait()
+
+    async def _wait(self) -> None:
+        """Until the next ``_wake``; a subscription has one reader at a time."""
+        if self._waiter is not None:
+            raise RuntimeError("another task is already waiting for this subscription")
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
 
     def _wake(self) -> None:
         waiter = self._waiter
