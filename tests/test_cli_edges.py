@@ -446,8 +446,12 @@ def command_line_blocks() -> list[str]:
 
 @pytest.mark.asyncio
 async def test_the_readmes_command_line_session_works_as_pasted() -> None:
-    """The README's two shells, in order, on a free port instead of 8187."""
-    serve, session = command_line_blocks()
+    """The README's two shells, in order, on a free port instead of 8187, with this
+    environment's ``bin`` for ``.venv/bin`` (CI runs one environment per Python)."""
+    serve, session = (
+        block.replace(".venv/bin/", f"{Path(sys.executable).parent}/")
+        for block in command_line_blocks()
+    )
     port = str(closed_port())
     [serve_argv] = [line.partition("#")[0].split() for line in serve.splitlines()]
     server = await asyncio.create_subprocess_exec(
