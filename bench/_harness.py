@@ -9,18 +9,39 @@ import asyncio
 import base64
 import contextlib
 import os
+import platform
+import resource
 import socket
 import statistics
 import subprocess
 import sys
+from collections.abc import Mapping
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from websockets.asyncio.server import ServerConnection
+
+    from syncwire.devserver import App
+    from syncwire.devserver import Document
+    from syncwire.devserver import MutationCtx
+    from syncwire.devserver import QueryCtx
+    from syncwire.protocol import ConvexValue
 
 __all__ = [
     "Timing",
+    "bench_app",
+    "close_or_wait",
+    "frame_header",
     "interleaved",
+    "load_average",
+    "machine_text",
     "open_raw_websocket",
+    "percentile",
     "print_rows",
+    "raise_open_file_limit",
     "size_text",
     "stop_server",
     "wait_for_stdin_to_close",
@@ -73,6 +94,77 @@ def size_text(nbytes: int) -> str:
     return f"{nbytes} B"
 
 
+def percentile(values: Sequence[float], p: float) -> float:
+    """The ``p``-th percentile of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def machine_text(versions: str, tail: str = "") -> str:
+    """The machine line of a report: CPUs, Python, ``versions``, platform, ``tail``."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (
+        f"nproc {cpus}, Python {platform.python_version()} "
+        f"({platform.python_implementation()}), {versions}, "
+        f"{platform.machine()} {platform.system()}{tail}"
+    )
+
+
+def load_average() -> str:
+    """A ``machine_text`` tail: the 1, 5 and 15 minute load averages."""
+    return "; load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def raise_open_file_limit(wanted: int) -> None:
+    """Raise the soft limit on open files to ``wanted`` (or the hard limit, if lower)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def frame_header(length: int) -> bytes:
+    """An unmasked FIN text frame's header (server to client)."""
+    if length < 126:
+        return bytes((0x81, length))
+    if length < 2**16:
+        return bytes((0x81, 126)) + length.to_bytes(2, "big")
+    return bytes((0x81, 127)) + length.to_bytes(8, "big")
+
+
+def _bench_latest(ctx: QueryCtx, args: Mapping[str, ConvexValue]) -> Document | None:
+    channel = args.get("channel")
+    return ctx.db.query("latest").filter(lambda d: d.get("channel") == channel).first()
+
+
+def _bench_send(ctx: MutationCtx, args: Mapping[str, ConvexValue]) -> None:
+    fields: dict[str, ConvexValue] = {
+        "channel": args.get("channel"),
+        "body": args.get("body"),
+        "seq": args.get("seq"),
+    }
+    current = ctx.db.query("latest").filter(lambda d: d.get("channel") == fields["channel"])
+    doc = current.first()
+    if doc is None:
+        ctx.db.insert("latest", fields)
+    else:
+        ctx.db.patch(str(doc["_id"]), fields)
+
+
+def bench_app() -> App:
+    """One document per channel: ``bench:send`` overwrites it, ``bench:latest`` reads it.
+
+    The dev server is imported here, so that the scripts that only run clients
+    do not load it.
+    """
+    from syncwire.devserver import App
+
+    app = App()
+    app.query("bench:latest", _bench_latest)
+    app.mutation("bench:send", _bench_send)
+    return app
+
+
 def print_rows(header: Sequence[str], lines: Sequence[Sequence[str]]) -> None:
     """A Markdown table: two text columns, then right-aligned figures."""
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
@@ -121,6 +213,20 @@ def open_raw_websocket(sock: socket.socket, host: str, port: int, target: str) -
     if not head.startswith(b"HTTP/1.1 101"):
         raise RuntimeError(f"handshake refused: {head[:40]!r}")
     return len(head.partition(b"\r\n\r\n")[2])
+
+
+async def close_or_wait(ws: ServerConnection, close: bool, wait_s: float) -> None:
+    """A push server's end of a connection: with ``close``, close it at once (what
+    is buffered is flushed first: the client sees EOF); otherwise wait for the client
+    to close, ``wait_s`` seconds at the most, then abort."""
+    if close:
+        ws.transport.close()
+        return
+    try:
+        async with asyncio.timeout(wait_s):
+            await ws.wait_closed()
+    except TimeoutError:
+        ws.transport.abort()
 
 
 async def wait_for_stdin_to_close(lifetime: float) -> None:

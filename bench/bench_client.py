@@ -82,7 +82,6 @@ import importlib.util
 import io
 import json
 import os
-import platform
 import pstats
 import re
 import selectors
@@ -92,41 +91,49 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
+from typing import Final
 
 import msgspec
 from websockets.asyncio.client import connect as websockets_connect
-from websockets.asyncio.server import ServerConnection, serve
-from websockets.http11 import Request, Response
+from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import serve
+from websockets.http11 import Request
+from websockets.http11 import Response
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _harness, beside us
-from _harness import (
-    interleaved,
-    open_raw_websocket,
-    print_rows,
-    stop_server,
-    wait_for_stdin_to_close,
-)
-from syncwire.protocol import (
-    Connect,
-    ConvexValue,
-    JSONValue,
-    ModifyQuerySet,
-    Mutation,
-    QueryAdd,
-    QueryUpdated,
-    ServerMessage,
-    StateVersion,
-    Transition,
-    encode_client_message,
-    encode_server_message,
-    parse_client_message,
-    parse_server_message,
-)
+from _harness import bench_app
+from _harness import close_or_wait
+from _harness import frame_header
+from _harness import interleaved
+from _harness import load_average
+from _harness import machine_text
+from _harness import open_raw_websocket
+from _harness import percentile
+from _harness import print_rows
+from _harness import stop_server
+from _harness import wait_for_stdin_to_close
+from syncwire.protocol import Connect
+from syncwire.protocol import JSONValue
+from syncwire.protocol import ModifyQuerySet
+from syncwire.protocol import Mutation
+from syncwire.protocol import QueryAdd
+from syncwire.protocol import QueryUpdated
+from syncwire.protocol import ServerMessage
+from syncwire.protocol import StateVersion
+from syncwire.protocol import Transition
+from syncwire.protocol import encode_client_message
+from syncwire.protocol import encode_server_message
+from syncwire.protocol import parse_client_message
+from syncwire.protocol import parse_server_message
 
 _SCRIPT: Final = Path(__file__).resolve()
 _HOST: Final = "127.0.0.1"
@@ -175,18 +182,9 @@ QUICK: Final = Plan(count=300, rounds=1, samples=5, warmup=2, latency_rounds=1, 
 _SYNC_PATH: Final = re.compile(r"/api/(?:[^/]+/)?sync")
 
 
-def _frame_header(length: int) -> bytes:
-    """An unmasked FIN text frame's header (server to client)."""
-    if length < 126:
-        return bytes((0x81, length))
-    if length < 2**16:
-        return bytes((0x81, 126)) + length.to_bytes(2, "big")
-    return bytes((0x81, 127)) + length.to_bytes(8, "big")
-
-
 def _framed(text: str) -> bytes:
     payload = text.encode()
-    return _frame_header(len(payload)) + payload
+    return frame_header(len(payload)) + payload
 
 
 def _value(seq: int) -> dict[str, JSONValue]:
@@ -293,14 +291,7 @@ class _Push:
                 await ws.drain()
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             ok = True
-            if close_after:
-                ws.transport.close()  # flushes what is buffered, then closes: the client sees EOF
-                return
-            try:
-                async with asyncio.timeout(_SERVER_WAIT_S):
-                    await ws.wait_closed()
-            except TimeoutError:
-                ws.transport.abort()
+            await close_or_wait(ws, close_after, _SERVER_WAIT_S)
         except Exception as exc:
             print(f"ERROR {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         finally:
@@ -334,31 +325,10 @@ def serve_push_main(count: int) -> int:
 # --- the dev server (its own process) ------------------------------------------------
 
 
-def _bench_latest(ctx: Any, args: Mapping[str, ConvexValue]) -> Any:
-    channel = args.get("channel")
-    return ctx.db.query("latest").filter(lambda d: d.get("channel") == channel).first()
-
-
-def _bench_send(ctx: Any, args: Mapping[str, ConvexValue]) -> None:
-    fields: dict[str, ConvexValue] = {
-        "channel": args.get("channel"),
-        "body": args.get("body"),
-        "seq": args.get("seq"),
-    }
-    doc = ctx.db.query("latest").filter(lambda d: d.get("channel") == fields["channel"]).first()
-    if doc is None:
-        ctx.db.insert("latest", fields)
-    else:
-        ctx.db.patch(str(doc["_id"]), fields)
-
-
 async def _serve_dev() -> None:
-    from syncwire.devserver import App, DevServer
+    from syncwire.devserver import DevServer
 
-    app = App()
-    app.query(QUERY, _bench_latest)
-    app.mutation(MUTATION, _bench_send)
-    server = DevServer(app, host=_HOST, port=0)
+    server = DevServer(bench_app(), host=_HOST, port=0)
     await server.start()
     try:
         print(f"PORT {server.port}", flush=True)
@@ -508,6 +478,26 @@ async def role_websockets(url: str, count: int, limit_s: float) -> dict[str, Any
     return _throughput_result(count, 0, wall, cpu, float(seq))
 
 
+async def _read_to_count(
+    count: int,
+    value: Any,
+    next_value: Callable[[], Awaitable[Any]],
+    subscribe: Callable[[str], Any],
+) -> tuple[dict[str, Any], Any]:
+    """The timed window: subscribe to the go query, read values until ``seq == count``.
+
+    Returns the result and the go subscription (the caller keeps it alive).
+    """
+    started, cpu0 = time.perf_counter(), time.process_time()
+    go = subscribe(GO_QUERY)
+    values = 0
+    while value["seq"] < count:
+        value = await next_value()
+        values += 1
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
+    return _throughput_result(count, values, wall, cpu, value["seq"]), go
+
+
 async def role_syncwire_throughput(
     url: str, count: int, limit_s: float, profiler: cProfile.Profile | None = None
 ) -> dict[str, Any]:
@@ -523,18 +513,12 @@ async def role_syncwire_throughput(
             value = await sub.next()
             if profiler is not None:
                 profiler.enable()
-            started, cpu0 = time.perf_counter(), time.process_time()
-            go = client.subscribe(GO_QUERY)
-            values = 0
-            while value["seq"] < count:
-                value = await sub.next()
-                values += 1
-            wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
+            result, go = await _read_to_count(count, value, sub.next, client.subscribe)
             if profiler is not None:
                 profiler.disable()
         go.unsubscribe()
         sub.unsubscribe()
-    return _throughput_result(count, values, wall, cpu, value["seq"])
+    return result
 
 
 def role_official_blocking_throughput(url: str, count: int) -> dict[str, Any]:
@@ -563,19 +547,29 @@ async def role_official_async_throughput(url: str, count: int, limit_s: float) -
     sub = client.subscribe(QUERY, {"channel": CHANNEL})
     async with asyncio.timeout(limit_s):
         value: Any = await sub.__anext__()
-        started, cpu0 = time.perf_counter(), time.process_time()
-        go = client.subscribe(GO_QUERY)
-        values = 0
-        while value["seq"] < count:
-            value = await sub.__anext__()
-            values += 1
-        wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
+        result, go = await _read_to_count(count, value, sub.__anext__, client.subscribe)
     del go  # kept alive until here: dropping it would unsubscribe
-    return _throughput_result(count, values, wall, cpu, value["seq"])
+    return result
 
 
-def _latency_result(sub_s: list[float], call_s: list[float]) -> dict[str, Any]:
-    return {"latency_ms": [s * 1e3 for s in sub_s], "call_ms": [s * 1e3 for s in call_s]}
+class _Latencies:
+    """A latency role's samples: the ones after ``warmup`` mutations, in seconds."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup = warmup
+        self.sub_s: list[float] = []
+        self.call_s: list[float] = []
+
+    def add(self, seq: int, started: float, seen: float, returned: float) -> None:
+        if seq > self.warmup:
+            self.sub_s.append(seen - started)
+            self.call_s.append(returned - started)
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "latency_ms": [s * 1e3 for s in self.sub_s],
+            "call_ms": [s * 1e3 for s in self.call_s],
+        }
 
 
 def _args(channel: str, seq: int) -> dict[str, Any]:
@@ -589,7 +583,7 @@ async def role_websockets_latency(
 
     Sends the ``Mutation`` frame and waits for the Transition carrying its ``seq``.
     """
-    sub_s: list[float] = []
+    samples_s = _Latencies(warmup)
     async with asyncio.timeout(limit_s):
         async with websockets_connect(
             _ws_url(url), compression=None, max_size=None, ping_interval=None
@@ -605,9 +599,9 @@ async def role_websockets_latency(
                 await ws.send(encode_client_message(mutation))
                 while seen < seq:
                     seen = _seq_of(parse_server_message(await ws.recv()), seen)
-                if seq > warmup:
-                    sub_s.append(time.perf_counter() - started)
-    return _latency_result(sub_s, sub_s)
+                now = time.perf_counter()
+                samples_s.add(seq, started, now, now)  # no call time of its own: the same
+    return samples_s.result()
 
 
 def _seq_of(message: ServerMessage, seen: float) -> float:
@@ -642,8 +636,7 @@ async def role_syncwire_latency(
     from syncwire import Client
     from syncwire.transport import WebSocketsTransport
 
-    sub_s: list[float] = []
-    call_s: list[float] = []
+    samples_s = _Latencies(warmup)
     transport = None if deflate else WebSocketsTransport(compression=False)
     async with Client(url, transport=transport) as client:
         sub = client.subscribe(QUERY, {"channel": channel})
@@ -669,11 +662,9 @@ async def role_syncwire_latency(
                         value = await sub.next()
                     seen = time.perf_counter()
                     returned = await call
-                if seq > warmup:
-                    sub_s.append(seen - started)
-                    call_s.append(returned - started)
+                samples_s.add(seq, started, seen, returned)
         sub.unsubscribe()
-    return _latency_result(sub_s, call_s)
+    return samples_s.result()
 
 
 async def role_official_thread_latency(
@@ -684,8 +675,7 @@ async def role_official_thread_latency(
 
     client = ConvexClient(url)
     sub = client.subscribe(QUERY, {"channel": channel})
-    sub_s: list[float] = []
-    call_s: list[float] = []
+    samples_s = _Latencies(warmup)
 
     def mutate(seq: int) -> float:
         client.mutation(MUTATION, _args(channel, seq))
@@ -702,10 +692,8 @@ async def role_official_thread_latency(
                 value = await sub.__anext__()
             seen = time.perf_counter()
             returned = await call
-            if seq > warmup:
-                sub_s.append(seen - started)
-                call_s.append(returned - started)
-    return _latency_result(sub_s, call_s)
+            samples_s.add(seq, started, seen, returned)
+    return samples_s.result()
 
 
 def role_official_blocking_latency(
@@ -716,8 +704,7 @@ def role_official_blocking_latency(
 
     client = ConvexClient(url)
     sub = client.subscribe(QUERY, {"channel": channel})
-    sub_s: list[float] = []
-    call_s: list[float] = []
+    samples_s = _Latencies(warmup)
     value: Any = next(sub)
     if value is not None:
         raise RuntimeError(f"channel {channel} is not fresh")
@@ -728,10 +715,8 @@ def role_official_blocking_latency(
         while value is None or value["seq"] < seq:
             value = next(sub)
         seen = time.perf_counter()
-        if seq > warmup:
-            sub_s.append(seen - started)
-            call_s.append(returned - started)
-    return _latency_result(sub_s, call_s)
+        samples_s.add(seq, started, seen, returned)
+    return samples_s.result()
 
 
 @dataclass(frozen=True)
@@ -897,11 +882,6 @@ class LatencyRuns:
     round_medians: list[float] = field(default_factory=list)
 
 
-def _pct(values: Sequence[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 def _official_version() -> str:
     try:
         return version("convex")
@@ -910,13 +890,10 @@ def _official_version() -> str:
 
 
 def _machine() -> str:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (
-        f"nproc {cpus}, Python {platform.python_version()} "
-        f"({platform.python_implementation()}), syncwire {version('syncwire')}, "
-        f"convex {_official_version()}, websockets {version('websockets')}, "
-        f"msgspec {msgspec.__version__}, {platform.machine()} {platform.system()}; "
-        "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return machine_text(
+        f"syncwire {version('syncwire')}, convex {_official_version()}, "
+        f"websockets {version('websockets')}, msgspec {msgspec.__version__}",
+        load_average(),
     )
 
 
@@ -1061,8 +1038,8 @@ def report_latency(runs: Sequence[LatencyRuns]) -> tuple[float, LatencyRuns, Lat
             run.candidate.what,
             f"{len(run.latency_ms):,}",
             f"{statistics.median(run.latency_ms):.2f}",
-            f"{_pct(run.latency_ms, 90):.2f}",
-            f"{_pct(run.latency_ms, 99):.2f}",
+            f"{percentile(run.latency_ms, 90):.2f}",
+            f"{percentile(run.latency_ms, 99):.2f}",
             " / ".join(f"{m:.2f}" for m in run.round_medians),
             f"{statistics.median(run.call_ms):.2f}",
             f"{statistics.median(run.latency_ms) / base:.2f}x",

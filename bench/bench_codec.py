@@ -41,29 +41,32 @@ import base64
 import gc
 import json
 import os
-import platform
 import random
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any, Final
+from typing import Any
+from typing import Final
 
 import msgspec
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _harness, beside us
-from _harness import Timing, interleaved, print_rows, size_text
-from syncwire.protocol import (
-    Mutation,
-    MutationResponse,
-    Transition,
-    encode_client_message,
-    encode_server_message,
-    encode_u64,
-    parse_server_message,
-)
+from _harness import Timing
+from _harness import interleaved
+from _harness import machine_text
+from _harness import print_rows
+from _harness import size_text
+from syncwire.protocol import Mutation
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import Transition
+from syncwire.protocol import encode_client_message
+from syncwire.protocol import encode_server_message
+from syncwire.protocol import encode_u64
+from syncwire.protocol import parse_server_message
 
 SEED: Final = 20240521
 GOAL: Final = 2.0
@@ -446,12 +449,7 @@ def _print_table(groups: Sequence[tuple[str, Sequence[Timing]]]) -> None:
 
 
 def _machine() -> str:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (
-        f"nproc {cpus}, Python {platform.python_version()} "
-        f"({platform.python_implementation()}), msgspec {msgspec.__version__}, "
-        f"{platform.machine()} {platform.system()}; gc thresholds {gc.get_threshold()}"
-    )
+    return machine_text(f"msgspec {msgspec.__version__}", f"; gc thresholds {gc.get_threshold()}")
 
 
 @dataclass

@@ -48,35 +48,39 @@ import cProfile
 import io
 import multiprocessing
 import os
-import platform
 import pstats
-import resource
 import statistics
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from importlib.metadata import version
 from multiprocessing.connection import Connection
-from typing import Any, Final
+from typing import Any
+from typing import Final
 
 import msgspec
 import websockets
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect
 
-from syncwire.devserver import App, DevServer, Document, MutationCtx, QueryCtx
-from syncwire.protocol import (
-    Connect,
-    ConvexValue,
-    ModifyQuerySet,
-    Mutation,
-    MutationResponse,
-    QueryAdd,
-    QueryUpdated,
-    Transition,
-    encode_client_message,
-    parse_server_message,
-)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _harness, beside us
+from _harness import bench_app
+from _harness import machine_text
+from _harness import percentile
+from _harness import raise_open_file_limit
+from syncwire.devserver import DevServer
+from syncwire.protocol import Connect
+from syncwire.protocol import ConvexValue
+from syncwire.protocol import ModifyQuerySet
+from syncwire.protocol import Mutation
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import QueryAdd
+from syncwire.protocol import QueryUpdated
+from syncwire.protocol import Transition
+from syncwire.protocol import encode_client_message
+from syncwire.protocol import parse_server_message
 
 HOST: Final = "127.0.0.1"
 CHANNEL: Final = "bench"
@@ -101,43 +105,9 @@ QUICK_PLANS: Final = (Plan(1, 50, 5), Plan(10, 30, 5), Plan(50, 20, 3))
 # --- the server, in a child process -----------------------------------------
 
 
-def _bench_latest(ctx: QueryCtx, args: Mapping[str, ConvexValue]) -> Document | None:
-    channel = args.get("channel")
-    return ctx.db.query("latest").filter(lambda d: d.get("channel") == channel).first()
-
-
-def _bench_send(ctx: MutationCtx, args: Mapping[str, ConvexValue]) -> None:
-    fields: dict[str, ConvexValue] = {
-        "channel": args.get("channel"),
-        "body": args.get("body"),
-        "seq": args.get("seq"),
-    }
-    current = ctx.db.query("latest").filter(lambda d: d.get("channel") == fields["channel"])
-    doc = current.first()
-    if doc is None:
-        ctx.db.insert("latest", fields)
-    else:
-        ctx.db.patch(str(doc["_id"]), fields)
-
-
-def bench_app() -> App:
-    """One document per channel: ``bench:send`` overwrites it, ``bench:latest`` reads it."""
-    app = App()
-    app.query("bench:latest", _bench_latest)
-    app.mutation("bench:send", _bench_send)
-    return app
-
-
-def _raise_fd_limit(wanted: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
 def _server_child(conn: Connection, fd_limit: int) -> None:
     """Child process: serve ``bench_app()`` until told to stop (commands on ``conn``)."""
-    _raise_fd_limit(fd_limit)
+    raise_open_file_limit(fd_limit)
     asyncio.run(_serve(conn))
 
 
@@ -343,11 +313,6 @@ class Result:
         return self.transitions / (self.sessions * self.mutations)
 
 
-def _pct(values: Sequence[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 async def _wait(event_owner: Tracker | Writer, done: Any, deadline: float, what: str) -> None:
     """Wait until ``done()`` or the deadline (``time.monotonic``), then raise."""
     while not done():
@@ -459,12 +424,7 @@ def run_one(plan: Plan, window: int, fd_limit: int, profile: bool = False) -> Re
 
 
 def _machine() -> str:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (
-        f"nproc {cpus}, Python {platform.python_version()} "
-        f"({platform.python_implementation()}), websockets {version('websockets')}, "
-        f"msgspec {msgspec.__version__}, {platform.machine()} {platform.system()}"
-    )
+    return machine_text(f"websockets {version('websockets')}, msgspec {msgspec.__version__}")
 
 
 def _print_rows(header: Sequence[str], lines: Sequence[Sequence[str]]) -> None:
@@ -484,8 +444,8 @@ def _row(r: Result, round_no: int | None = None) -> list[str]:
         f"{r.mutations_per_s:,.1f}" if r.mutations_per_s < 100 else f"{r.mutations_per_s:,.0f}",
         f"{r.transitions_per_s:,.0f}",
         f"{r.coalescing:.2f}",
-        f"{_pct(r.latency_ms, 50):.1f} / {_pct(r.latency_ms, 99):.1f}",
-        f"{_pct(r.paced_ms, 50):.2f} / {_pct(r.paced_ms, 99):.2f}",
+        f"{percentile(r.latency_ms, 50):.1f} / {percentile(r.latency_ms, 99):.1f}",
+        f"{percentile(r.paced_ms, 50):.2f} / {percentile(r.paced_ms, 99):.2f}",
         f"{r.server_cpu_s / r.load_s:.0%} / {r.client_cpu_s / r.load_s:.0%}",
         f"{r.server_cpu_s / max(1, r.transitions) * 1e6:,.0f}",
     ]
@@ -515,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plans = QUICK_PLANS if args.quick else FULL_PLANS
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 2)
     fd_limit = 2 * max(p.sessions for p in plans) + 256
-    _raise_fd_limit(fd_limit)
+    raise_open_file_limit(fd_limit)
 
     started = time.perf_counter()
     quick_note = " (QUICK: the figures mean nothing)" if args.quick else ""

@@ -47,9 +47,7 @@ import importlib
 import importlib.util
 import json
 import os
-import platform
 import random
-import resource
 import selectors
 import socket
 import statistics
@@ -57,37 +55,47 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
-from typing import Any, Final
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
+from typing import Final
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
 
 import msgspec
 from websockets.asyncio.client import connect as websockets_connect
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import serve
 from websockets.version import version as websockets_version
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _harness, beside us
-from _harness import (
-    Timing,
-    interleaved,
-    open_raw_websocket,
-    print_rows,
-    size_text,
-    stop_server,
-    wait_for_stdin_to_close,
-)
-from syncwire.manager import OnMessageResponse, WebSocketManager
-from syncwire.protocol import (
-    MutationResponse,
-    ServerMessage,
-    Transition,
-    encode_u64,
-    parse_server_message,
-)
-from syncwire.transport import ConnectionClosed, TransportConnection, WebSocketsTransport
-from syncwire.transport.websockets import DEFAULT_MAX_MESSAGE_SIZE
+from _harness import Timing
+from _harness import close_or_wait
+from _harness import frame_header
+from _harness import interleaved
+from _harness import load_average
+from _harness import machine_text
+from _harness import open_raw_websocket
+from _harness import print_rows
+from _harness import raise_open_file_limit
+from _harness import size_text
+from _harness import stop_server
+from _harness import wait_for_stdin_to_close
+from syncwire.errors import ConnectionClosedError
+from syncwire.manager import OnMessageResponse
+from syncwire.manager import WebSocketManager
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import ServerMessage
+from syncwire.protocol import Transition
+from syncwire.protocol import encode_u64
+from syncwire.protocol import parse_server_message
+from syncwire.transport import TransportConnection
+from syncwire.transport import WebSocketsTransport
+from syncwire.websocket_rules import DEFAULT_MAX_MESSAGE_SIZE
 
 SEED: Final = 20240521
 SMALL_GOAL: Final = 0.85
@@ -173,8 +181,8 @@ def _int64(value: int) -> str:
 def build_frame(key: str, now_ns: int) -> str:
     """The JSON text of shape ``key``; Transitions carry ``serverTs`` = ``now_ns``.
 
-    A current ``serverTs`` keeps the manager's transit-time check (rule 11) on
-    its normal path, as with a real server.
+    A current ``serverTs`` keeps the manager's transit-time check
+    (docs/manager.md#large-transitions) on its normal path, as with a real server.
     """
     rng = random.Random(SEED)
     ts = 1_716_312_345_678_123_456
@@ -212,24 +220,7 @@ def _check_frame(key: str) -> int:
     return len(text.encode())
 
 
-def _frame_header(length: int) -> bytes:
-    """An unmasked FIN text frame's header (server to client)."""
-    if length < 126:
-        return bytes((0x81, length))
-    if length < 2**16:
-        return bytes((0x81, 126)) + length.to_bytes(2, "big")
-    return bytes((0x81, 127)) + length.to_bytes(8, "big")
-
-
 # --- the server process ------------------------------------------------------------
-
-
-def _raise_nofile() -> None:
-    """Allow a few thousand sockets (1,000 connections plus the rest)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = _NOFILE_WANTED if hard == resource.RLIM_INFINITY else min(hard, _NOFILE_WANTED)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 async def _serve_connection(ws: ServerConnection) -> None:
@@ -249,7 +240,7 @@ async def _serve_connection(ws: ServerConnection) -> None:
         payload = build_frame(query["shape"], time.time_ns()).encode()
         count = min(int(query["count"]), _MAX_FRAMES)
         if query.get("mode", "prefab") == "prefab":
-            wire = _frame_header(len(payload)) + payload
+            wire = frame_header(len(payload)) + payload
             per_batch = max(1, _BATCH_BYTES // len(wire))
             batch = wire * per_batch
             full, rest = divmod(count, per_batch)
@@ -261,14 +252,7 @@ async def _serve_connection(ws: ServerConnection) -> None:
         else:
             for _ in range(count):
                 await ws.send(payload, text=True)
-        if query.get("close") == "1":
-            ws.transport.close()  # flushes what is buffered, then closes: the client sees EOF
-            return
-    try:
-        async with asyncio.timeout(_SERVER_WAIT_S):
-            await ws.wait_closed()
-    except TimeoutError:
-        ws.transport.abort()
+    await close_or_wait(ws, url.path == "/send" and query.get("close") == "1", _SERVER_WAIT_S)
 
 
 async def _serve(port: int) -> None:
@@ -289,7 +273,7 @@ async def _serve(port: int) -> None:
 
 
 def serve_main(port: int = 0) -> int:
-    _raise_nofile()
+    raise_open_file_limit(_NOFILE_WANTED)
     asyncio.run(_serve(port))
     return 0
 
@@ -646,7 +630,7 @@ async def _raw_reader(conn: TransportConnection) -> None:
             data = await conn.recv()
             msg = parse_server_message(data)
             _ignore_message(msg)
-    except ConnectionClosed:
+    except ConnectionClosedError:
         return
 
 
@@ -684,7 +668,7 @@ async def _memory_phase(kind: str, url: str, count: int, traced: bool) -> dict[s
 
 
 def memory_phase_main(kind: str, url: str, count: int, traced: bool) -> int:
-    _raise_nofile()
+    raise_open_file_limit(_NOFILE_WANTED)
     result = asyncio.run(_memory_phase(kind, url, count, traced))
     print(json.dumps(result), flush=True)
     return 0
@@ -707,15 +691,11 @@ def run_memory_phase(server: ServerProcess, kind: str, count: int, traced: bool)
 
 
 def _machine() -> str:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     aiohttp = _aiohttp()
-    return (
-        f"nproc {cpus}, Python {platform.python_version()} "
-        f"({platform.python_implementation()}), websockets {websockets_version}, "
-        f"msgspec {msgspec.__version__}, "
-        f"aiohttp {aiohttp.__version__ if aiohttp else 'not installed'}, "
-        f"{platform.machine()} {platform.system()}; load average "
-        + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return machine_text(
+        f"websockets {websockets_version}, msgspec {msgspec.__version__}, "
+        f"aiohttp {aiohttp.__version__ if aiohttp else 'not installed'}",
+        load_average(),
     )
 
 

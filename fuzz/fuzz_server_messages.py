@@ -48,8 +48,12 @@ sys.path.insert(0, str(ROOT))  # the rig lives in tests/, shared with the Hypoth
 # syncwire's modules are instrumented for coverage as the rig imports them.
 with atheris.instrument_imports(include=["syncwire"]):
     from tests.reliability.fuzz.mutate import mutate_frames
-    from tests.reliability.fuzz.rig import ClientRig, Tally, check_input
-    from tests.reliability.fuzz.seeds import join_frames_bytes, split_frames, write_corpus
+    from tests.reliability.fuzz.rig import ClientRig
+    from tests.reliability.fuzz.rig import Tally
+    from tests.reliability.fuzz.rig import check_input
+    from tests.reliability.fuzz.seeds import join_frames_bytes
+    from tests.reliability.fuzz.seeds import split_frames
+    from tests.reliability.fuzz.seeds import write_corpus
 
 _STATS_EVERY: Final = 1000
 

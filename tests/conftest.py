@@ -7,7 +7,11 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
+from hypothesis import settings
+
+from syncwire.transport.websockets import LOGGER_NAME
+from tests.helpers import LogLines
 
 # No per-example deadline: CI machines are shared and timing is not what these
 # properties test. Example counts are set per test where a figure is promised.
@@ -32,13 +36,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-class _AsyncioErrors(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.messages: list[str] = []
+@pytest.fixture
+def full(request: pytest.FixtureRequest) -> bool:
+    """``True`` under ``--full`` (``make reliability``): use the full counts, and assert
+    the measured goals (tight bounds on real time) that the default tier only records."""
+    return bool(request.config.getoption("--full"))
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+
+@pytest.fixture
+def every_logger_at_debug(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """caplog with every logger there is at DEBUG, for the tests that look for secrets."""
+    caplog.set_level(logging.DEBUG)
+    for name in list(logging.root.manager.loggerDict):
+        caplog.set_level(logging.DEBUG, logger=name)
+    for name in ("websockets", "websockets.client", "syncwire", "asyncio", LOGGER_NAME):
+        caplog.set_level(logging.DEBUG, logger=name)
+    return caplog
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +62,7 @@ def no_asyncio_errors() -> Iterator[None]:
     retrieved" and unclosed transports are logged, not raised; collecting
     garbage at teardown makes them show up in the test that caused them.
     """
-    handler = _AsyncioErrors()
+    handler = LogLines(logging.ERROR)
     asyncio_logger = logging.getLogger("asyncio")
     asyncio_logger.addHandler(handler)
     try:
@@ -57,4 +70,4 @@ def no_asyncio_errors() -> Iterator[None]:
         gc.collect()
     finally:
         asyncio_logger.removeHandler(handler)
-    assert not handler.messages, f"asyncio reported: {handler.messages}"
+    assert not handler.lines, f"asyncio reported: {handler.lines}"

@@ -2,35 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import strategies as st
 
-from syncwire.protocol import (
-    Action,
-    ActionResponse,
-    Authenticate,
-    AuthError,
-    ClientMessage,
-    Connect,
-    ConvexInt64,
-    ConvexValue,
-    Event,
-    FatalError,
-    JSONValue,
-    ModifyQuerySet,
-    Mutation,
-    MutationResponse,
-    Ping,
-    QueryAdd,
-    QueryFailed,
-    QueryRemove,
-    QueryRemoved,
-    QueryUpdated,
-    ServerMessage,
-    StateVersion,
-    Transition,
-    TransitionChunk,
-    convex_to_json,
-)
+from syncwire.protocol import Action
+from syncwire.protocol import ActionResponse
+from syncwire.protocol import Authenticate
+from syncwire.protocol import AuthError
+from syncwire.protocol import ClientMessage
+from syncwire.protocol import Connect
+from syncwire.protocol import ConvexInt64
+from syncwire.protocol import ConvexValue
+from syncwire.protocol import Event
+from syncwire.protocol import FatalError
+from syncwire.protocol import JSONValue
+from syncwire.protocol import ModifyQuerySet
+from syncwire.protocol import Mutation
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import Ping
+from syncwire.protocol import QueryAdd
+from syncwire.protocol import QueryFailed
+from syncwire.protocol import QueryRemove
+from syncwire.protocol import QueryRemoved
+from syncwire.protocol import QueryUpdated
+from syncwire.protocol import ServerMessage
+from syncwire.protocol import StateModification
+from syncwire.protocol import StateVersion
+from syncwire.protocol import Transition
+from syncwire.protocol import TransitionChunk
+from syncwire.protocol import convex_to_json
 
 _ASCII_32_126 = "".join(chr(c) for c in range(32, 127))
 
@@ -150,23 +151,46 @@ client_messages: st.SearchStrategy[ClientMessage] = st.one_of(
 
 state_versions = st.builds(StateVersion, query_set=small_ints, identity=small_ints, ts=u64s)
 
-state_modifications = st.one_of(
-    st.builds(
-        QueryUpdated,
-        query_id=small_ints,
-        value=json_values,
-        log_lines=log_lines,
-        journal=optional_text,
-    ),
-    st.builds(
-        QueryFailed,
-        query_id=small_ints,
-        error_message=st.text(max_size=20),
-        log_lines=log_lines,
-        journal=optional_text,
-        error_data=json_values,
-    ),
-    st.builds(QueryRemoved, query_id=small_ints),
+
+def state_modifications_of(
+    ids: st.SearchStrategy[int],
+    values: st.SearchStrategy[JSONValue],
+    text: st.SearchStrategy[str],
+    error_data: st.SearchStrategy[Any],
+) -> st.SearchStrategy[StateModification]:
+    """A Transition's modifications, from the given field strategies."""
+    query = {"query_id": ids, "log_lines": log_lines, "journal": st.none() | text}
+    return st.one_of(
+        st.builds(QueryUpdated, value=values, **query),
+        st.builds(QueryFailed, error_message=text, error_data=error_data, **query),
+        st.builds(QueryRemoved, query_id=ids),
+    )
+
+
+def mutation_responses_of(
+    ids: st.SearchStrategy[int],
+    values: st.SearchStrategy[JSONValue],
+    text: st.SearchStrategy[str],
+    *,
+    ts: st.SearchStrategy[int],
+    failure_ts: st.SearchStrategy[int | None],
+    error_data: st.SearchStrategy[Any],
+) -> st.SearchStrategy[MutationResponse]:
+    """A MutationResponse, a success or a failure, from the given field strategies."""
+    response = {"request_id": ids, "log_lines": log_lines}
+    success = st.builds(MutationResponse, success=st.just(True), result=values, ts=ts, **response)
+    return success | st.builds(
+        MutationResponse,
+        success=st.just(False),
+        result=text,
+        ts=failure_ts,
+        error_data=error_data,
+        **response,
+    )
+
+
+state_modifications = state_modifications_of(
+    small_ints, json_values, st.text(max_size=20), error_data=json_values
 )
 
 server_messages: st.SearchStrategy[ServerMessage] = st.one_of(
@@ -185,21 +209,12 @@ server_messages: st.SearchStrategy[ServerMessage] = st.one_of(
         total_parts=st.integers(min_value=1, max_value=100),
         transition_id=st.text(max_size=10),
     ),
-    st.builds(
-        MutationResponse,
-        request_id=small_ints,
-        success=st.just(True),
-        result=json_values,
+    mutation_responses_of(
+        small_ints,
+        json_values,
+        st.text(max_size=20),
         ts=u64s,
-        log_lines=log_lines,
-    ),
-    st.builds(
-        MutationResponse,
-        request_id=small_ints,
-        success=st.just(False),
-        result=st.text(max_size=20),
-        ts=st.none() | u64s,  # the backend's type allows a ts on a failure too
-        log_lines=log_lines,
+        failure_ts=st.none() | u64s,  # the backend's type allows a ts on a failure too
         error_data=json_values,
     ),
     st.builds(

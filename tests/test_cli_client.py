@@ -11,68 +11,45 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import json
-import os
 import re
 import signal
 import socket
-import sys
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from syncwire import Client
-from syncwire.cli import _wrong_kind, main, plain_json
-from syncwire.client import ClientConnectionState
-from syncwire.demo import (
-    AUTHOR,
-    FAULT_COUNT,
-    DemoConfig,
-    FaultReport,
-    Outcome,
-    check,
-    run_scenario,
-    summary_lines,
-)
-from syncwire.devserver import ActionCtx, App, ConvexError, DevServer, MutationCtx
+from syncwire.cli import main
+from syncwire.cli.answers import plain_json
+from syncwire.cli.answers import wrong_kind
+from syncwire.demo import AUTHOR
+from syncwire.demo import FAULT_COUNT
+from syncwire.demo import DemoConfig
+from syncwire.demo import FaultReport
+from syncwire.demo import Outcome
+from syncwire.demo import check
+from syncwire.demo import run_scenario
+from syncwire.demo import summary_lines
+from syncwire.devserver import ActionCtx
+from syncwire.devserver import App
+from syncwire.devserver import AppError
+from syncwire.devserver import DevServer
+from syncwire.devserver import MutationCtx
 from syncwire.devserver.example import chat_app
 from syncwire.errors import FunctionError
-from syncwire.manager import ConnectionState
-from syncwire.protocol import ConvexInt64, ConvexValue
+from syncwire.protocol import ConvexInt64
+from syncwire.protocol import ConvexValue
+from tests.helpers import DEADLINE
+from tests.helpers import STATUS_LINE
+from tests.helpers import client_state
+from tests.helpers import next_json_line
+from tests.helpers import run_syncwire
+from tests.helpers import syncwire_command
 
 DEMO_LIMIT = 90.0  # the demo's own 30 s deadline and 15 s watchdog, on a slow machine
-TIMEOUT = 30.0  # a cold interpreter on a busy CI machine
-
-
-@dataclass
-class Finished:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-async def run_cli(*args: str, limit: float = TIMEOUT) -> Finished:
-    """``python -m syncwire ARGS`` to the end (killed past ``limit``)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "syncwire",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), limit)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await asyncio.wait_for(process.wait(), TIMEOUT)
-    assert process.returncode is not None
-    return Finished(process.returncode, stdout.decode(), stderr.decode())
 
 
 # --- demo ------------------------------------------------------------------------------
@@ -80,7 +57,7 @@ async def run_cli(*args: str, limit: float = TIMEOUT) -> Finished:
 
 @pytest.mark.asyncio
 async def test_demo_end_to_end_passes_every_check() -> None:
-    done = await run_cli("demo", limit=DEMO_LIMIT)
+    done = await run_syncwire("demo", limit=DEMO_LIMIT)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stderr == ""  # the demo reports on stdout; nothing was logged or raised
     out = done.stdout
@@ -127,26 +104,6 @@ async def test_the_scenario_is_bounded_by_its_deadline() -> None:
     assert not by_name["the client reconnected after every fault"].passed
 
 
-def _connected(**changes: Any) -> ClientConnectionState:
-    connection = ConnectionState(
-        is_connected=True,
-        has_ever_connected=True,
-        connection_count=6,
-        connection_retries=0,
-        state="ready",
-        paused=False,
-        last_close_reason=None,
-        next_reconnect_at=None,
-    )
-    return ClientConnectionState(
-        connection=replace(connection, **changes),
-        inflight_mutations=0,
-        inflight_actions=0,
-        oldest_inflight_since=None,
-        is_authenticated=True,
-    )
-
-
 def _good_outcome() -> Outcome:
     """A run where every promise held: 10 messages, the last 4 sent after auth began."""
     sent = [f"msg {i:03d}" for i in range(1, 11)]
@@ -160,7 +117,7 @@ def _good_outcome() -> Outcome:
         authored_from=6,
         fetches=[False, True],
         rejected=["Token expired"],
-        final_state=_connected(),
+        final_state=client_state(),
         faults=[FaultReport(f"fault {i}", "x", float(i), "why", 0.5) for i in range(FAULT_COUNT)],
         elapsed=12.0,
     )
@@ -195,7 +152,7 @@ def test_the_checks_pass_a_good_outcome_and_catch_each_broken_promise() -> None:
     assert failed(anonymous) == [f"messages sent once auth began carry the author ({AUTHOR})"]
 
     retrying = _good_outcome()
-    retrying.final_state = _connected(connection_retries=2, state="disconnected")
+    retrying.final_state = client_state(connection_retries=2, state="disconnected")
     assert failed(retrying) == ["the connection is back to connected"]
 
     unconfirmed = _good_outcome()
@@ -219,7 +176,7 @@ def test_a_failed_check_makes_the_demo_exit_1(
         outcome.final_messages.pop()  # the server lost the last message
         return outcome
 
-    monkeypatch.setattr("syncwire.demo.run_scenario", losing_scenario)
+    monkeypatch.setattr("syncwire.demo.plain_view.run_scenario", losing_scenario)
     assert main(["demo", "--plain", "--seed", "3"]) == 1
     out = capsys.readouterr().out
     assert "  FAIL  every message sent is in the subscription exactly once (lost: msg 010)" in out
@@ -245,43 +202,11 @@ def app_for_run() -> App:
         return {"n": args.get("n"), "big": ConvexInt64(2**60), "raw": b"\x00\x01", "x": 0.5}
 
     def refuse(ctx: MutationCtx, args: Mapping[str, ConvexValue]) -> ConvexValue:
-        raise ConvexError({"code": "FULL", "limit": 3})
+        raise AppError({"code": "FULL", "limit": 3})
 
     app.action("work:special", special)
     app.mutation("work:refuse", refuse)
     return app
-
-
-@contextlib.asynccontextmanager
-async def watching(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "syncwire",
-        "watch",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await asyncio.wait_for(process.wait(), TIMEOUT)
-
-
-async def next_value(process: asyncio.subprocess.Process) -> Any:
-    """The next value: stdout holds one JSON document per line, and nothing else."""
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), TIMEOUT)
-    assert line, "watch exited"
-    return json.loads(line)
-
-
-STATUS_LINE = re.compile(r"\S+ (connection|auth): [^\n]*")
-"""One of watch's lines on stderr: a timestamp, then what changed."""
 
 
 @pytest.mark.asyncio
@@ -290,15 +215,17 @@ async def test_watch_prints_each_new_value_and_stops_cleanly(signum: int) -> Non
     async with (
         DevServer(chat_app()) as server,
         Client(server.url) as client,
-        watching(server.url, "messages:list", "--args", '{"channel": "w"}') as process,
+        syncwire_command(
+            "watch", server.url, "messages:list", "--args", '{"channel": "w"}'
+        ) as process,
     ):
-        assert await next_value(process) == []
+        assert await next_json_line(process) == []
         await client.mutation("messages:send", {"channel": "w", "body": "live"})
-        [message] = await next_value(process)
+        [message] = await next_json_line(process)
         assert message["body"] == "live"
         assert isinstance(message["_creationTime"], float | int)
         process.send_signal(signum)
-        assert await asyncio.wait_for(process.wait(), TIMEOUT) == 0
+        assert await asyncio.wait_for(process.wait(), DEADLINE) == 0
         assert process.stdout is not None
         assert process.stderr is not None
         assert (await process.stdout.read()) == b""  # each value was read: nothing more
@@ -315,19 +242,19 @@ async def test_watch_prints_connection_changes_and_authenticates() -> None:
     token = make_hs256_token({"sub": "u1", "name": "Bo"}, "secret")
     async with (
         DevServer(chat_app(), auth_secret="secret") as server,
-        watching(server.url, "messages:count", "--auth", token) as process,
+        syncwire_command("watch", server.url, "messages:count", "--auth", token) as process,
     ):
-        assert await next_value(process) == 0
+        assert await next_json_line(process) == 0
         server.faults.close_all(1011, "InternalServerError")
         assert process.stderr is not None
         lines: list[str] = []
-        async with asyncio.timeout(TIMEOUT):
+        async with asyncio.timeout(DEADLINE):
             while not any(" connection: connected · connections 2" in x for x in lines):
                 lines.append((await process.stderr.readline()).decode())
         text = "".join(lines)
         assert re.search(r" connection: disconnected · [^\n]*last close: InternalServerError", text)
         process.send_signal(signal.SIGINT)
-        assert await asyncio.wait_for(process.wait(), TIMEOUT) == 0
+        assert await asyncio.wait_for(process.wait(), DEADLINE) == 0
         assert re.search(r"^\S+ auth: confirmed$", text, re.M), text
         assert token not in text
 
@@ -335,20 +262,20 @@ async def test_watch_prints_connection_changes_and_authenticates() -> None:
 @pytest.mark.asyncio
 async def test_run_prints_the_result_of_a_query_a_mutation_and_an_action_as_json() -> None:
     async with DevServer(app_for_run()) as server:
-        sent = await run_cli("run", server.url, "messages:send", "--args", '{"body": "hi"}')
+        sent = await run_syncwire("run", server.url, "messages:send", "--args", '{"body": "hi"}')
         assert sent.returncode == 0, sent.stderr
         message_id = json.loads(sent.stdout)
         assert isinstance(message_id, str)
-        listed = await run_cli("run", server.url, "messages:list")
+        listed = await run_syncwire("run", server.url, "messages:list")
         assert listed.returncode == 0, listed.stderr
         [message] = json.loads(listed.stdout)
         assert (message["_id"], message["body"]) == (message_id, "hi")
-        special = await run_cli("run", server.url, "work:special", "--args", '{"n": 2}')
+        special = await run_syncwire("run", server.url, "work:special", "--args", '{"n": 2}')
         assert special.returncode == 0, special.stderr
         assert json.loads(special.stdout) == {"n": 2, "big": 2**60, "raw": "AAE=", "x": 0.5}
         # The send ran once (tried as a query first, it was not run as one);
         # the count is 1.0, printed as JavaScript would.
-        counted = await run_cli("run", server.url, "messages:count", "--kind", "query")
+        counted = await run_syncwire("run", server.url, "messages:count", "--kind", "query")
         assert (counted.returncode, counted.stdout.strip()) == (0, "1")
 
 
@@ -357,21 +284,21 @@ async def test_run_reports_a_function_error_on_stderr_with_exit_code_1() -> None
     async with DevServer(app_for_run()) as server:
         # Each failure is reported as "error: <the function's message>" (and "data: <JSON>"
         # for a ConvexError) and nothing else: the report starts and ends stderr.
-        failed = await run_cli("run", server.url, "messages:send", "--args", '{"body": 5}')
+        failed = await run_syncwire("run", server.url, "messages:send", "--args", '{"body": 5}')
         assert failed.returncode == 1
         assert failed.stdout == ""
         assert failed.stderr.startswith("error: ")
         assert failed.stderr.endswith("\nUncaught TypeError: body must be a string\n")
-        refused = await run_cli("run", server.url, "work:refuse")
+        refused = await run_syncwire("run", server.url, "work:refuse")
         assert refused.returncode == 1
         assert refused.stderr.startswith("error: ")
         assert "ConvexError" in refused.stderr
         assert refused.stderr.endswith('\ndata: {"code": "FULL", "limit": 3}\n')
-        missing = await run_cli("run", server.url, "nothing:here")
+        missing = await run_syncwire("run", server.url, "nothing:here")
         assert missing.returncode == 1
         assert missing.stderr.startswith("error: Could not find public function for 'nothing:here'")
         assert missing.stderr.count("\n") == 1
-        wrong_kind = await run_cli("run", server.url, "messages:send", "--kind", "query")
+        wrong_kind = await run_syncwire("run", server.url, "messages:send", "--kind", "query")
         assert wrong_kind.returncode == 1
         assert wrong_kind.stderr.startswith("error: ")
         assert wrong_kind.stderr.count("\n") == 1
@@ -384,7 +311,9 @@ async def test_run_gives_up_on_a_deployment_that_never_answers() -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1)
         port = sock.getsockname()[1]
-        done = await run_cli("run", f"http://127.0.0.1:{port}", "messages:list", "--timeout", "0.5")
+        done = await run_syncwire(
+            "run", f"http://127.0.0.1:{port}", "messages:list", "--timeout", "0.5"
+        )
     assert done.returncode == 1
     # One line, syncwire's, and nothing else on stderr.
     assert re.fullmatch(
@@ -438,9 +367,9 @@ def test_plain_json_shows_convex_values_as_json_does() -> None:
 
 def test_auto_kind_reads_what_the_deployment_says() -> None:
     real = "Trying to execute messages:send as Query, but it is defined as Mutation."
-    assert _wrong_kind(FunctionError(real), "messages:send") == "mutation"
+    assert wrong_kind(FunctionError(real), "messages:send") == "mutation"
     missing = "[Request ID: 1] Server Error\nCould not find public function for 'a:b'. Did you…"
-    assert _wrong_kind(FunctionError(missing), "a:b") == ""
-    assert _wrong_kind(FunctionError(missing.replace("a:b", "a:default")), "a") == ""
-    assert _wrong_kind(FunctionError(missing), "other:fn") is None  # a nested call failed
-    assert _wrong_kind(FunctionError("Uncaught Error: boom"), "a:b") is None
+    assert wrong_kind(FunctionError(missing), "a:b") == ""
+    assert wrong_kind(FunctionError(missing.replace("a:b", "a:default")), "a") == ""
+    assert wrong_kind(FunctionError(missing), "other:fn") is None  # a nested call failed
+    assert wrong_kind(FunctionError("Uncaught Error: boom"), "a:b") is None

@@ -19,7 +19,9 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -27,20 +29,28 @@ import pytest
 
 from syncwire import Client
 from syncwire.cli import main
-from syncwire.devserver import (
-    ActionCtx,
-    App,
-    DevServer,
-    MutationCtx,
-    QueryCtx,
-    console,
-    make_hs256_token,
-)
+from syncwire.devserver import ActionCtx
+from syncwire.devserver import App
+from syncwire.devserver import DevServer
+from syncwire.devserver import MutationCtx
+from syncwire.devserver import QueryCtx
+from syncwire.devserver import console
+from syncwire.devserver import make_hs256_token
 from syncwire.devserver.example import chat_app
 from syncwire.errors import FunctionError
-from syncwire.protocol import ConvexInt64, ConvexValue, json_to_convex
-from tests.test_cli_client import STATUS_LINE, TIMEOUT, next_value, run_cli, watching
-from tests.transport.servers import closed_port, silent_server
+from syncwire.protocol import ConvexInt64
+from syncwire.protocol import ConvexValue
+from syncwire.protocol import json_to_convex
+from tests.helpers import DEADLINE
+from tests.helpers import ROOT
+from tests.helpers import STATUS_LINE
+from tests.helpers import child
+from tests.helpers import first_error
+from tests.helpers import next_json_line
+from tests.helpers import run_syncwire
+from tests.helpers import syncwire_command
+from tests.transport.servers import closed_port
+from tests.transport.servers import silent_server
 
 CAUSE_DEADLINE = 10.0
 """Issue #11: an unreachable or non-Convex URL ends ``run`` within 10 s, not at --timeout."""
@@ -51,11 +61,11 @@ def app_for_edges() -> App:
     app = chat_app()
 
     def hello(ctx: QueryCtx, args: Mapping[str, ConvexValue]) -> ConvexValue:
-        print("hello")
+        console.log("hello")
         return "hi"
 
     def write(ctx: MutationCtx, args: Mapping[str, ConvexValue]) -> ConvexValue:
-        print("wrote")
+        console.log("wrote")
         return None
 
     def act(ctx: ActionCtx, args: Mapping[str, ConvexValue]) -> ConvexValue:
@@ -113,31 +123,28 @@ def plain_http(status: int) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
-        thread.join(TIMEOUT)
+        thread.join(DEADLINE)
 
 
 async def library_cause(url: str) -> str:
     """The library's words for why it cannot connect to ``url``."""
-    async with Client(url) as client, asyncio.timeout(TIMEOUT):
-        async for state in client.connection_states():
-            if state.last_error is not None:
-                return state.last_error
-    raise AssertionError("the client stopped without a cause")
+    async with Client(url) as client:
+        return await first_error(client)
 
 
 async def server_message(url: str, function: str) -> str:
     """The deployment's own message for a query of ``function`` that fails."""
     async with Client(url) as client:
         with pytest.raises(FunctionError) as failed:
-            await asyncio.wait_for(client.query(function), TIMEOUT)
+            await asyncio.wait_for(client.query(function), DEADLINE)
     return failed.value.message
 
 
 async def timed_run(*args: str) -> tuple[float, str, int]:
-    """``run_cli`` and how long it took; (seconds, stderr, exit code)."""
+    """``run_syncwire`` and how long it took; (seconds, stderr, exit code)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
-    done = await run_cli(*args)
+    done = await run_syncwire(*args)
     assert done.stdout == ""
     return loop.time() - started, done.stderr, done.returncode
 
@@ -195,7 +202,7 @@ async def test_run_to_a_server_that_is_not_convex_exits_1_at_once_with_the_cause
 async def test_run_timeout_says_whether_the_call_may_still_run(kind: list[str], how: str) -> None:
     function = "work:stall_mutation" if "mutation" in kind else "work:stall"
     async with DevServer(app_for_edges()) as server:
-        done = await run_cli("run", server.url, function, "--timeout", "3", *kind)
+        done = await run_syncwire("run", server.url, function, "--timeout", "3", *kind)
     assert done.returncode == 1
     assert done.stdout == ""
     pattern = r"syncwire run: no answer within 3 s \(connected · [^\n]*\)" + re.escape(how) + "\n"
@@ -209,8 +216,8 @@ async def test_watch_of_a_missing_function_or_a_mutation_exits_1_with_the_server
 ) -> None:
     async with DevServer(chat_app()) as server:
         message = await server_message(server.url, function)
-        async with watching(server.url, function) as process:
-            assert await asyncio.wait_for(process.wait(), TIMEOUT) == 1
+        async with syncwire_command("watch", server.url, function) as process:
+            assert await asyncio.wait_for(process.wait(), DEADLINE) == 1
             assert process.stdout is not None
             assert process.stderr is not None
             assert await process.stdout.read() == b""
@@ -227,7 +234,7 @@ async def test_watch_of_a_missing_function_or_a_mutation_exits_1_with_the_server
 async def test_run_with_a_rejected_token_exits_1_and_commits_nothing(kind: list[str]) -> None:
     token = make_hs256_token({"sub": "u1", "name": "Bo"}, "another-secret")
     async with DevServer(chat_app(), auth_secret="the-secret") as server:
-        done = await run_cli(
+        done = await run_syncwire(
             "run", server.url, "messages:send", "--args", '{"body": "x"}', "--auth", token, *kind
         )
         count = await server.engine.query("messages:count", {}, None)
@@ -243,9 +250,9 @@ async def test_watch_with_a_rejected_token_exits_1_and_prints_no_value() -> None
     token = make_hs256_token({"sub": "u1"}, "another-secret")
     async with (
         DevServer(chat_app(), auth_secret="the-secret") as server,
-        watching(server.url, "messages:list", "--auth", token) as process,
+        syncwire_command("watch", server.url, "messages:list", "--auth", token) as process,
     ):
-        assert await asyncio.wait_for(process.wait(), TIMEOUT) == 1
+        assert await asyncio.wait_for(process.wait(), DEADLINE) == 1
         assert process.stdout is not None
         assert process.stderr is not None
         assert await process.stdout.read() == b""  # no value computed without the identity
@@ -272,7 +279,7 @@ async def test_run_shows_the_functions_log_lines_on_stderr(
     function: str, kind: str, result: str, line: str
 ) -> None:
     async with DevServer(app_for_edges()) as server:
-        done = await run_cli("run", server.url, function, "--kind", kind)
+        done = await run_syncwire("run", server.url, function, "--kind", kind)
     assert done.returncode == 0, done.stderr
     assert done.stdout == result + "\n"
     assert done.stderr == line + "\n"
@@ -282,11 +289,11 @@ async def test_run_shows_the_functions_log_lines_on_stderr(
 async def test_watch_shows_the_functions_log_lines_on_stderr() -> None:
     async with (
         DevServer(app_for_edges()) as server,
-        watching(server.url, "logs:hello") as process,
+        syncwire_command("watch", server.url, "logs:hello") as process,
     ):
-        assert await next_value(process) == "hi"
+        assert await next_json_line(process) == "hi"
         process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), TIMEOUT) == 0
+        assert await asyncio.wait_for(process.wait(), DEADLINE) == 0
         assert process.stderr is not None
         lines = (await process.stderr.read()).decode().splitlines()
     assert "[CONVEX Q(logs:hello)] [LOG] 'hello'" in lines
@@ -304,17 +311,17 @@ async def test_watch_prints_one_json_document_per_line_and_the_rest_on_stderr() 
     async with (
         DevServer(app_for_edges()) as server,
         Client(server.url) as client,
-        watching(server.url, "work:last") as process,
+        syncwire_command("watch", server.url, "work:last") as process,
     ):
-        assert await next_value(process) is None
+        assert await next_json_line(process) is None
         await client.mutation("messages:send", {"body": "héllo\nworld"})
-        assert await next_value(process) == "héllo\nworld"
+        assert await next_json_line(process) == "héllo\nworld"
         await client.mutation("messages:send", {"body": "bad"})  # the query now fails
         server.faults.close_all(1011, "InternalServerError")
         await client.mutation("messages:send", {"body": "good"})
-        assert await next_value(process) == "good"
+        assert await next_json_line(process) == "good"
         process.send_signal(signal.SIGINT)
-        assert await asyncio.wait_for(process.wait(), TIMEOUT) == 0
+        assert await asyncio.wait_for(process.wait(), DEADLINE) == 0
         assert process.stdout is not None
         assert process.stderr is not None
         assert await process.stdout.read() == b""
@@ -346,8 +353,8 @@ async def test_args_send_plain_numbers_as_float64_and_integer_as_int64() -> None
     big = 2**60 + 1
     encoded = base64.b64encode(big.to_bytes(8, "little", signed=True)).decode()
     async with DevServer(app_for_edges()) as server:
-        edge = await run_cli("run", server.url, "work:echo", "--args", f'{{"n": {2**53}}}')
-        int64 = await run_cli(
+        edge = await run_syncwire("run", server.url, "work:echo", "--args", f'{{"n": {2**53}}}')
+        int64 = await run_syncwire(
             "run", server.url, "work:echo", "--args", f'{{"n": {{"$integer": "{encoded}"}}}}'
         )
     assert edge.returncode == 0, edge.stderr
@@ -361,10 +368,10 @@ async def test_a_ws_url_without_the_sync_path_gets_it() -> None:
     async with DevServer(chat_app()) as server:
         ws = server.url.replace("http://", "ws://")
         for url in (ws, ws + "/"):
-            done = await run_cli("run", url, "messages:count", "--timeout", "60")
+            done = await run_syncwire("run", url, "messages:count", "--timeout", "60")
             assert (done.returncode, done.stdout, done.stderr) == (0, "0\n", "")
-        async with watching(ws, "messages:count") as process:
-            assert await next_value(process) == 0
+        async with syncwire_command("watch", ws, "messages:count") as process:
+            assert await next_json_line(process) == 0
         # Another path is used as given: the server's 404 ends the run at once.
         cause = await library_cause(ws + "/elsewhere")
         elapsed, stderr, code = await timed_run("run", ws + "/elsewhere", "messages:count")
@@ -379,24 +386,10 @@ async def test_a_ws_url_without_the_sync_path_gets_it() -> None:
 async def piped(*args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, IO[bytes]]]:
     """``python -m syncwire ARGS`` with stdout on a pipe this test may close (``| head``)."""
     read_end, write_end = os.pipe()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "syncwire",
-        *args,
-        stdout=write_end,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    os.close(write_end)
-    reader = os.fdopen(read_end, "rb")
-    try:
-        yield process, reader
-    finally:
-        reader.close()
-        if process.returncode is None:
-            process.kill()
-        await asyncio.wait_for(process.wait(), TIMEOUT)
+    with os.fdopen(read_end, "rb") as reader:
+        async with syncwire_command(*args, stdout=write_end) as process:
+            os.close(write_end)
+            yield process, reader
 
 
 @pytest.mark.asyncio
@@ -409,12 +402,12 @@ async def test_watch_ends_quietly_when_stdout_is_closed(another_value: bool) -> 
         Client(server.url) as client,
         piped("watch", server.url, "messages:count") as (process, stdout),
     ):
-        first = await asyncio.wait_for(asyncio.to_thread(stdout.readline), TIMEOUT)
+        first = await asyncio.wait_for(asyncio.to_thread(stdout.readline), DEADLINE)
         assert json.loads(first) == 0
         stdout.close()  # `| head -1` has had its line
         if another_value:
             await client.mutation("messages:send", {"body": "one more value"})
-        assert await asyncio.wait_for(process.wait(), TIMEOUT) == 0
+        assert await asyncio.wait_for(process.wait(), DEADLINE) == 0
         assert process.stderr is not None
         status = (await process.stderr.read()).decode().splitlines()
     assert all(STATUS_LINE.fullmatch(line) for line in status), status  # no traceback
@@ -427,14 +420,12 @@ async def test_run_ends_quietly_when_stdout_is_closed() -> None:
         piped("run", server.url, "messages:list") as (process, stdout),
     ):
         stdout.close()  # `| head -0`
-        assert await asyncio.wait_for(process.wait(), TIMEOUT) == 0
+        assert await asyncio.wait_for(process.wait(), DEADLINE) == 0
         assert process.stderr is not None
         assert await process.stderr.read() == b""
 
 
 # --- the README's commands, as pasted ------------------------------------------------------
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def command_line_blocks() -> list[str]:
@@ -454,33 +445,14 @@ async def test_the_readmes_command_line_session_works_as_pasted() -> None:
     )
     port = str(closed_port())
     [serve_argv] = [line.partition("#")[0].split() for line in serve.splitlines()]
-    server = await asyncio.create_subprocess_exec(
-        *[word.replace("8187", port) for word in serve_argv],
-        cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
+    serve_words = [word.replace("8187", port) for word in serve_argv]
+    async with child(*serve_words, cwd=ROOT, stdin=asyncio.subprocess.PIPE) as server:
         assert server.stdout is not None
-        async with asyncio.timeout(TIMEOUT):
+        async with asyncio.timeout(DEADLINE):
             while b"Ctrl-C stops" not in await server.stdout.readline():
                 pass
-        shell = await asyncio.create_subprocess_exec(
-            "bash",
-            "-e",
-            "-c",
-            session.replace("8187", port),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        stdout, stderr = await asyncio.wait_for(shell.communicate(), TIMEOUT)
-    finally:
-        if server.returncode is None:
-            server.kill()
-        await asyncio.wait_for(server.wait(), TIMEOUT)
+        async with child("bash", "-e", "-c", session.replace("8187", port), cwd=ROOT) as shell:
+            stdout, stderr = await asyncio.wait_for(shell.communicate(), DEADLINE)
     assert shell.returncode == 0, stderr.decode()
     lines = stdout.decode().splitlines()
     assert "1" in lines  # messages:count after the one send

@@ -8,16 +8,20 @@ shows it; the panels' text is read back from the recorded columns.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import sys
 from dataclasses import replace
 
 import pytest
 from rich.console import Console
 
-from syncwire.demo import DemoConfig, DemoStatus, Outcome, render, run_scenario
-from tests.test_cli_client import TIMEOUT, _connected
+from syncwire.demo import DemoConfig
+from syncwire.demo import DemoStatus
+from syncwire.demo import Outcome
+from syncwire.demo import render
+from syncwire.demo import run_scenario
+from tests.helpers import DEADLINE
+from tests.helpers import client_state
+from tests.helpers import syncwire_command
 
 LONG_CAUSE = "the server answered HTTP 404: is this a Convex deployment URL?"
 LONGEST_PHASE = "calm before fault 4/5: kill and restart"
@@ -55,7 +59,7 @@ def worst_case(loop: asyncio.AbstractEventLoop) -> DemoStatus:
     status = DemoStatus()
     status.started = loop.time() - 123.4
     status.step, status.phase = 4, LONGEST_PHASE
-    state = _connected(
+    state = client_state(
         state="disconnected",
         is_connected=False,
         connection_count=123,
@@ -130,7 +134,7 @@ async def test_the_live_view_of_a_real_run_fits_80x24_at_every_step() -> None:
                     problems.append(f"no countdown at {line!r}:\n" + "\n".join(lines))
 
     status.on_line = check_view
-    outcome = await asyncio.wait_for(run_scenario(DemoConfig.quick(seed=11), status), TIMEOUT)
+    outcome = await asyncio.wait_for(run_scenario(DemoConfig.quick(seed=11), status), DEADLINE)
     assert outcome.error is None, outcome.error
     assert not problems, problems[0]
     assert countdowns > 0  # the faults scheduled reconnects: the countdown was checked
@@ -138,36 +142,21 @@ async def test_the_live_view_of_a_real_run_fits_80x24_at_every_step() -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("args", [["--timeout", "2"], ["--quick", "--timeout", "2.5"]])
-async def test_demo_timeout_stops_within_half_a_second_of_it(args: list[str]) -> None:
+async def test_demo_timeout_stops_within_half_a_second_of_it(args: list[str], full: bool) -> None:
     """Measured from the demo's first line (printed as the run starts, after the
     interpreter and the imports) to the process's exit. With --quick --seed 1 the
-    deadline falls while the server is silent, which held the exit back by ~1.5 s."""
+    deadline falls while the server is silent, which held the exit back by ~1.5 s.
+    The half second is a measured goal, asserted with ``--full``; the default tier
+    allows a loaded machine a second, which that regression still misses."""
     timeout = float(args[-1])
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "syncwire",
-        "demo",
-        "--plain",
-        "--seed",
-        "1",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
     loop = asyncio.get_running_loop()
-    try:
+    async with syncwire_command("demo", "--plain", "--seed", "1", *args) as process:
         assert process.stdout is not None
-        first = await asyncio.wait_for(process.stdout.readline(), TIMEOUT)
+        first = await asyncio.wait_for(process.stdout.readline(), DEADLINE)
         started = loop.time()
         assert first.startswith(b"syncwire demo")
-        stdout, stderr = await asyncio.wait_for(process.communicate(), TIMEOUT)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), DEADLINE)
         took = loop.time() - started
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await asyncio.wait_for(process.wait(), TIMEOUT)
     assert process.returncode == 1
     assert f"finished within {timeout:g} s".encode() in stdout
     assert b"(stopped at the deadline)" in stdout
@@ -175,6 +164,6 @@ async def test_demo_timeout_stops_within_half_a_second_of_it(args: list[str]) ->
     # The demo's own clock, from its start to everything closed: within 0.5 s.
     reported = re.search(rb"SOME CHECKS FAILED in (\d+\.\d) s", stdout)
     assert reported is not None, stdout
-    assert float(reported.group(1)) <= timeout + 0.5
+    assert float(reported.group(1)) <= timeout + (0.5 if full else 1.0)
     # And the whole process, exit included, with room only a hang would need.
     assert took < timeout + 3.0, f"{took:.2f} s"

@@ -10,34 +10,30 @@ The official Python package's top-level names are here too (``ConvexClient``,
 code written for it runs unchanged after ``from syncwire import ...``.
 """
 
-from syncwire._core.backoff import BackoffPolicy
 from syncwire._version import __version__
-from syncwire.client import (
-    Client,
-    ClientConnectionState,
-    ConvexClient,
-    QuerySetSubscription,
-    QuerySubscription,
-    Subscription,
-    TokenFetcher,
-)
-from syncwire.errors import (
-    AuthenticationError,
-    ClientClosedError,
-    ConnectionLostError,
-    ConvexError,
-    FatalServerError,
-    FunctionError,
-    ProtocolError,
-    SyncwireError,
-)
-from syncwire.manager import (
-    ConnectionState,
-    OnMessageResponse,
-    ReconnectMetadata,
-    WebSocketManager,
-)
-from syncwire.protocol import ConvexInt64, convex_to_json, json_to_convex
+from syncwire.backoff import BackoffPolicy
+from syncwire.client import Client
+from syncwire.client import ClientConnectionState
+from syncwire.client import ConvexClient
+from syncwire.client import QuerySetSubscription
+from syncwire.client import QuerySubscription
+from syncwire.client import Subscription
+from syncwire.client import TokenFetcher
+from syncwire.errors import AuthenticationError
+from syncwire.errors import ClientClosedError
+from syncwire.errors import ConnectionLostError
+from syncwire.errors import ConvexError
+from syncwire.errors import FatalServerError
+from syncwire.errors import FunctionError
+from syncwire.errors import ProtocolError
+from syncwire.errors import SyncwireError
+from syncwire.manager import ConnectionState
+from syncwire.manager import OnMessageResponse
+from syncwire.manager import ReconnectMetadata
+from syncwire.manager import WebSocketManager
+from syncwire.protocol import ConvexInt64
+from syncwire.protocol import convex_to_json
+from syncwire.protocol import json_to_convex
 
 __all__ = [
     "AuthenticationError",

@@ -7,7 +7,8 @@ attempt receives frames; at most one attempt is live at a time, and an old
 socket is closed in the background, never awaited on the reconnect path.
 
 Time is read only from the event loop (``loop.time()``), so the manager runs
-unchanged on virtual-time loops in tests; randomness is injectable.
+unchanged on virtual-time loops in tests; randomness is injectable. "The seed"
+is the TypeScript manager this one mirrors (docs/manager.md#seed).
 """
 
 from __future__ import annotations
@@ -19,53 +20,46 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Final
 from urllib.parse import urlsplit
 
-from syncwire._core.backoff import BackoffPolicy
-from syncwire._core.machine import (
-    CallOnOpen,
-    CallOnResume,
-    CloseSocket,
-    ConnectionState,
-    CoreConfig,
-    ManagerCore,
-    OpenSocket,
-    ReportServerDisconnectError,
-    SendFrame,
-    StateChanged,
-)
-from syncwire._core.states import Connecting, ReconnectMetadata
+from syncwire._core.machine import CallOnOpen
+from syncwire._core.machine import CallOnResume
+from syncwire._core.machine import CloseSocket
+from syncwire._core.machine import ConnectionState
+from syncwire._core.machine import CoreConfig
+from syncwire._core.machine import ManagerCore
+from syncwire._core.machine import OpenSocket
+from syncwire._core.machine import ReportServerDisconnectError
+from syncwire._core.machine import SendFrame
+from syncwire._core.machine import StateChanged
+from syncwire._core.states import Connecting
+from syncwire._core.states import ReconnectMetadata
 from syncwire._version import __version__
+from syncwire.backoff import BackoffPolicy
+from syncwire.errors import ConnectError
+from syncwire.errors import ConnectionClosedError
+from syncwire.errors import InvalidFrameError
+from syncwire.errors import MessageTooLargeError
 from syncwire.errors import ProtocolError
-from syncwire.protocol import ClientMessage, ServerMessage
-from syncwire.protocol.chunks import DEFAULT_MAX_TRANSITION_SIZE
-from syncwire.transport import (
-    CLOSE_ABNORMAL,
-    ConnectFailed,
-    ConnectionClosed,
-    InvalidFrame,
-    MessageTooLarge,
-    SendFailed,
-    Transport,
-    TransportConnection,
-    TransportError,
-    UnexpectedBinaryFrame,
-    WebSocketsTransport,
-    redact_url,
-)
+from syncwire.errors import SendError
+from syncwire.errors import TransportError
+from syncwire.errors import UnexpectedBinaryFrameError
+from syncwire.lifetime import AsyncResource
+from syncwire.protocol import ClientMessage
+from syncwire.protocol import ServerMessage
+from syncwire.redaction import redact_url
+from syncwire.transport import Transport
+from syncwire.transport import TransportConnection
+from syncwire.transport import WebSocketsTransport
+from syncwire.websocket_rules import CLOSE_ABNORMAL
+from syncwire.websocket_rules import DEFAULT_MAX_MESSAGE_SIZE
 
 __all__ = [
-    "DEFAULT_MAX_MESSAGE_SIZE",
     "ConnectionState",
     "OnMessageResponse",
     "ReconnectMetadata",
     "WebSocketManager",
 ]
-
-DEFAULT_MAX_MESSAGE_SIZE: Final = DEFAULT_MAX_TRANSITION_SIZE
-"""64 MiB: Convex transitions can exceed 20 MB; most WebSocket libraries stop at 1 MiB."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +70,7 @@ class OnMessageResponse:
     """Everything re-sent at the last reconnect is answered: reset the backoff."""
 
 
-class WebSocketManager:
+class WebSocketManager(AsyncResource):
     """Keeps one WebSocket to a Convex deployment open through every fault.
 
     Create it inside a running event loop: it starts connecting at once, as
@@ -265,15 +259,8 @@ class WebSocketManager:
         self._drain()  # cancels the reader and starts closing the socket
         await self._settle()
 
-    async def __aenter__(self) -> WebSocketManager:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """``terminate()``, by the name ``async with`` and ``contextlib.aclosing`` call."""
         await self.terminate()
 
     # -- performing the core's actions -----------------------------------------------
@@ -340,7 +327,7 @@ class WebSocketManager:
             return  # the socket is gone; "might have been sent" stays true
         try:
             connection.send(frame.text)
-        except SendFailed as exc:
+        except SendError as exc:
             self._core.send_failed(frame.attempt, str(exc), self._loop.time())
 
     def _call(self, name: str, callback: Callable[..., object], *args: object) -> None:
@@ -375,9 +362,9 @@ class WebSocketManager:
         now = max(self._loop.time(), due or 0.0)
         connection = self._connection
         if connection is not None:
-            # Bytes of a frame still arriving count as activity (transports that
-            # can tell, such as the default one, have ``last_data_at``).
-            last_data_at: float | None = getattr(connection, "last_data_at", None)
+            # Bytes of a frame still arriving count as activity (a transport that
+            # cannot tell says None).
+            last_data_at = connection.last_data_at
             if last_data_at is not None:
                 self._core.data_arrived(self._connection_attempt, last_data_at)
         before = self._core.state
@@ -413,7 +400,7 @@ class WebSocketManager:
                 self._log.info("WebSocket error message: %s", exc)
                 if core.is_current(attempt):
                     self._connect_failed(
-                        exc.cause if isinstance(exc, ConnectFailed) else f"cannot connect: {exc}"
+                        exc.cause if isinstance(exc, ConnectError) else f"cannot connect: {exc}"
                     )
                 core.socket_closed(attempt, CLOSE_ABNORMAL, "", loop.time())
                 self._drain()
@@ -457,18 +444,18 @@ class WebSocketManager:
                         message = None
                     if pending:
                         self._drain()
-            except MessageTooLarge as exc:
+            except MessageTooLargeError as exc:
                 core.protocol_violation(attempt, "MessageTooLarge", exc.description, loop.time())
-            except InvalidFrame as exc:
+            except InvalidFrameError as exc:
                 reason = f"InvalidFrame: {exc.reason}" if exc.reason else "InvalidFrame"
                 what = f"the transport closed with code {exc.code}"
                 core.protocol_violation(attempt, reason, what, loop.time())
-            except ConnectionClosed as exc:
+            except ConnectionClosedError as exc:
                 core.socket_closed(attempt, exc.code, exc.reason, loop.time())
-            except UnexpectedBinaryFrame as exc:
+            except UnexpectedBinaryFrameError as exc:
                 what = f"binary frame of {exc.size} bytes"
                 core.protocol_violation(attempt, "BinaryFrame", what, loop.time())
-            except SendFailed as exc:
+            except SendError as exc:
                 core.send_failed(attempt, str(exc), loop.time())
             except TransportError as exc:
                 self._log.info("WebSocket error message: %s", exc)

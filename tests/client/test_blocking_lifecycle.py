@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import threading
 import time
 import weakref
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from syncwire import AuthenticationError, Client, ClientClosedError, ConvexClient
-from syncwire.devserver import DevServerThread, make_hs256_token
+from syncwire import AuthenticationError
+from syncwire import Client
+from syncwire import ClientClosedError
+from syncwire import ConvexClient
+from syncwire.devserver import DevServerThread
+from syncwire.devserver import make_hs256_token
 from syncwire.devserver.example import chat_app
+from tests.helpers import run_python
 from tests.transport.servers import closed_port
 
-ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 20.0
 SECRET = "lifecycle-test-secret"
 
@@ -236,7 +237,7 @@ for _ in range(100):  # a notebook cell, run again and again
 client.query("messages:count")
 deadline = time.monotonic() + 20
 for thread in threading.enumerate():
-    if thread.name.startswith("syncwire-ConvexClient") and thread is not client._thread:
+    if thread.name.startswith("syncwire-ConvexClient") and thread is not client._loop_thread.thread:
         thread.join(max(deadline - time.monotonic(), 0))
 print(*one, threading.active_count(), sockets())
 """
@@ -246,16 +247,7 @@ print(*one, threading.active_count(), sockets())
 def test_re_running_a_notebook_cell_leaves_one_thread_and_one_socket(
     server: DevServerThread,
 ) -> None:
-    child = subprocess.run(  # noqa: S603 - our own interpreter and code
-        [sys.executable, "-c", _NOTEBOOK, server.url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-        check=False,
-    )
-    assert child.returncode == 0, child.stderr
+    child = run_python(_NOTEBOOK, server.url, timeout=120)
     threads_one, sockets_one, threads_after, sockets_after = map(int, child.stdout.split())
     assert (threads_after, sockets_after) == (threads_one, sockets_one), (
         "a hundred clients later, only the last one's thread and socket remain"

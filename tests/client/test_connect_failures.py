@@ -12,28 +12,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import os
 import socket
 import ssl
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import NoReturn
 
 import pytest
 import trustme
 from websockets.datastructures import Headers
-from websockets.exceptions import InvalidMessage, InvalidStatus
+from websockets.exceptions import InvalidMessage
+from websockets.exceptions import InvalidStatus
 from websockets.http11 import Response
 
-from syncwire import BackoffPolicy, Client
-from syncwire.transport.websockets import _connect_cause
+from syncwire import BackoffPolicy
+from syncwire import Client
+from syncwire.transport.websockets import connect_cause
+from tests.helpers import first_error
+from tests.helpers import run_python
 from tests.transport.servers import closed_port
+from tests.transport.servers import silent_server
 
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 20.0
 FAST = BackoffPolicy(client_initial=0.01, unknown_initial=0.01, max_backoff=0.05)
 URL = "wss://example.invalid/api/sync"
 
@@ -42,19 +43,17 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 
 
 @asynccontextmanager
-async def tcp_server(
-    handle: Handler, ssl_context: ssl.SSLContext | None = None
-) -> AsyncIterator[int]:
+async def tcp_server(handle: Handler) -> AsyncIterator[int]:
     """A TCP server on 127.0.0.1 running ``handle`` per connection; yields its port."""
     writers: list[asyncio.StreamWriter] = []
 
     async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writers.append(writer)
         # The client may give up on an attempt first.
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             await handle(reader, writer)
 
-    server = await asyncio.start_server(tracked, "127.0.0.1", 0, ssl=ssl_context)
+    server = await asyncio.start_server(tracked, "127.0.0.1", 0)
     try:
         yield server.sockets[0].getsockname()[1]
     finally:
@@ -72,20 +71,6 @@ async def answer_404(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
     )
     await writer.drain()
     writer.close()
-
-
-async def say_nothing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Accept, read the request, never answer."""
-    await reader.read()
-
-
-async def first_error(client: Client) -> str:
-    """``last_error`` once there is one (bounded by ``TIMEOUT``)."""
-    async with asyncio.timeout(TIMEOUT):
-        async for state in client.connection_states():
-            if state.last_error is not None:
-                return state.last_error
-    raise AssertionError("the client closed before it failed")
 
 
 # -- on real sockets ---------------------------------------------------------------------------
@@ -113,8 +98,8 @@ async def test_an_http_answer_instead_of_a_websocket() -> None:
 @pytest.mark.asyncio
 async def test_a_handshake_nobody_answers_times_out() -> None:
     async with (
-        tcp_server(say_nothing) as port,
-        Client(f"http://127.0.0.1:{port}", inactivity_threshold=0.5) as client,
+        silent_server() as server,
+        Client(f"http://127.0.0.1:{server.port}", inactivity_threshold=0.5) as client,
     ):
         assert await first_error(client) == (
             "timed out: no answer to the WebSocket handshake within 0.5 s"
@@ -126,8 +111,8 @@ async def test_a_certificate_from_an_unknown_authority() -> None:
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     trustme.CA().issue_cert("127.0.0.1").configure_cert(server_context)
     async with (
-        tcp_server(say_nothing, ssl_context=server_context) as port,
-        Client(f"https://127.0.0.1:{port}") as client,
+        silent_server(ssl_context=server_context) as server,
+        Client(f"https://127.0.0.1:{server.port}") as client,
     ):
         assert await first_error(client) == (
             "TLS failure: the certificate was refused: "
@@ -176,15 +161,7 @@ asyncio.run(main())
 
 def test_the_first_failure_is_printed_without_logging_configured() -> None:
     port = closed_port()
-    child = subprocess.run(  # noqa: S603 - our own interpreter and code
-        [sys.executable, "-c", _CHILD, f"http://127.0.0.1:{port}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-        check=True,
-    )
+    child = run_python(_CHILD, f"http://127.0.0.1:{port}")
     assert child.stderr.splitlines() == [
         f"cannot connect to ws://127.0.0.1:{port}/api/sync: connection refused by "
         f"127.0.0.1:{port}: is the server running? (retrying in the background)"
@@ -269,16 +246,16 @@ def _tls_failure() -> ssl.SSLError:
     ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else "",
 )
 def test_each_cause_is_told_from_types_not_texts(exc: BaseException, cause: str) -> None:
-    assert _connect_cause(exc, URL) == cause
+    assert connect_cause(exc, URL) == cause
     assert "text" not in cause
     assert "secret" not in cause
 
 
 def test_ports_and_ipv6_hosts_are_written_out() -> None:
     refused = ConnectionRefusedError(errno.ECONNREFUSED, "text")
-    assert _connect_cause(refused, "ws://[::1]:3210/api/sync").startswith(
+    assert connect_cause(refused, "ws://[::1]:3210/api/sync").startswith(
         "connection refused by [::1]:3210:"
     )
-    assert _connect_cause(refused, "ws://localhost/api/sync").startswith(
+    assert connect_cause(refused, "ws://localhost/api/sync").startswith(
         "connection refused by localhost:80:"
     )

@@ -12,16 +12,24 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
 
 import pytest
 
-from syncwire import BackoffPolicy, Client, ConnectionLostError
-from syncwire.devserver.app import ActionCtx, App
+from syncwire import BackoffPolicy
+from syncwire import Client
+from syncwire import ConnectionLostError
+from syncwire.devserver import ActionCtx
+from syncwire.devserver import App
 from syncwire.devserver.example import chat_app
-from syncwire.devserver.faults import ABORT, NO_STATUS
 from syncwire.devserver.server import DevServer
 from syncwire.protocol import ConvexValue
+from syncwire.websocket_rules import CLOSE_ABNORMAL
+from syncwire.websocket_rules import CLOSE_NO_STATUS
+from tests.helpers import until
 
 pytestmark = pytest.mark.asyncio
 
@@ -86,8 +94,8 @@ FAULTS: dict[str, Fault] = {
     "internal 1011": lambda s: close_with(s, 1011, "InternalServerError"),
     "too many requests 1013": lambda s: close_with(s, 1013, "TooManyConcurrentRequests"),
     "unknown reason 1001": lambda s: close_with(s, 1001, "going away"),
-    "no status 1005": lambda s: close_with(s, NO_STATUS),
-    "abort 1006": lambda s: close_with(s, ABORT),
+    "no status 1005": lambda s: close_with(s, CLOSE_NO_STATUS),
+    "abort 1006": lambda s: close_with(s, CLOSE_ABNORMAL),
     "silence": silence,
     "kill and restart": kill_and_restart,
     "refused reconnects": refuse_then_close,
@@ -103,15 +111,6 @@ async def running(app: App) -> AsyncIterator[tuple[DevServer, Client]]:
         Client(server.url, inactivity_threshold=INACTIVITY, backoff=POLICY) as client,
     ):
         yield server, client
-
-
-async def until(predicate: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            while not predicate():  # noqa: ASYNC110 - state changed by callbacks
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
 
 
 @pytest.mark.parametrize("rounds", [2])

@@ -1,79 +1,55 @@
-"""The Sans-I/O manager core, rule by rule (spec/manager.md §2), on plain float time."""
+"""The Sans-I/O manager core, rule by rule (docs/manager.md#behaviour), on plain float time."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
-from syncwire._core.backoff import SERVER_DISCONNECT_ERRORS, BackoffPolicy, next_backoff
-from syncwire._core.machine import (
-    CallOnOpen,
-    CallOnResume,
-    CloseSocket,
-    CoreConfig,
-    ManagerCore,
-    OpenSocket,
-    ReportServerDisconnectError,
-    SendFrame,
-    StateChanged,
-)
-from syncwire._core.states import (
-    STATE_LABELS,
-    Connecting,
-    Disconnected,
-    Ready,
-    ReconnectMetadata,
-    Stopped,
-    Terminated,
-    state_label,
-)
-from syncwire.protocol import (
-    Event,
-    Mutation,
-    MutationResponse,
-    ProtocolError,
-    StateVersion,
-    Transition,
-    TransitionChunk,
-    encode_client_message,
-    encode_server_message,
-    parse_server_message,
-)
+from syncwire._core.machine import CallOnOpen
+from syncwire._core.machine import CallOnResume
+from syncwire._core.machine import CloseSocket
+from syncwire._core.machine import ManagerCore
+from syncwire._core.machine import OpenSocket
+from syncwire._core.machine import ReportServerDisconnectError
+from syncwire._core.machine import SendFrame
+from syncwire._core.machine import StateChanged
+from syncwire._core.states import STATE_LABELS
+from syncwire._core.states import Connecting
+from syncwire._core.states import Disconnected
+from syncwire._core.states import Ready
+from syncwire._core.states import ReconnectMetadata
+from syncwire._core.states import Stopped
+from syncwire._core.states import Terminated
+from syncwire._core.states import state_label
+from syncwire.backoff import SERVER_DISCONNECT_ERRORS
+from syncwire.backoff import BackoffPolicy
+from syncwire.backoff import next_backoff
+from syncwire.protocol import Event
+from syncwire.protocol import Mutation
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import ProtocolError
+from syncwire.protocol import StateVersion
+from syncwire.protocol import Transition
+from syncwire.protocol import encode_client_message
+from syncwire.protocol import encode_server_message
+from syncwire.protocol import parse_server_message
+from tests.core.cores import EPOCH
+from tests.core.cores import make_core
+from tests.core.cores import ready_core
+from tests.helpers import RESPONSE
+from tests.helpers import chunked
 
-EPOCH = 1_800_000_000.0  # wall-clock seconds at loop time 0
 PING = '{"type":"Ping"}'
-RESPONSE = (
-    '{"type":"MutationResponse","requestId":1,"success":true,"result":null,'
-    '"ts":"AAAAAAAAAAA=","logLines":[]}'
-)
 
 
-def make_core(rand: float = 0.5, **config: Any) -> ManagerCore:
-    """A core whose jitter is ``rand`` (0.5 means none) and whose wall clock is EPOCH + now."""
-    return ManagerCore(
-        config=CoreConfig(**config),
-        rand=lambda: rand,
-        epoch_at_zero=EPOCH,
-        logger=logging.getLogger("tests.core"),
-    )
-
-
-def ready_core(now: float = 0.0, **config: Any) -> ManagerCore:
-    core = make_core(**config)
-    core.start(now)
-    core.socket_opened(1, now)
-    core.take_actions()
-    return core
-
-
-def ms(now: float) -> int:
+def client_ts(now: float) -> int:
+    """``ReconnectMetadata.client_ts`` for loop time ``now``: the wall clock in ms."""
     return round((EPOCH + now) * 1000)
 
 
-# --- rule 1: start ---------------------------------------------------------------
+# --- start: docs/manager.md#start -----------------------------------------------
 
 
 def test_start_opens_the_first_socket_at_once() -> None:
@@ -89,7 +65,7 @@ def test_start_opens_the_first_socket_at_once() -> None:
     assert not snapshot.has_ever_connected
 
 
-# --- rule 2: inactivity ------------------------------------------------------------
+# --- inactivity: docs/manager.md#inactivity -------------------------------------
 
 
 def test_a_hung_handshake_is_caught_at_exactly_the_threshold() -> None:
@@ -123,7 +99,7 @@ def test_the_threshold_is_a_parameter() -> None:
     assert core.next_deadline() == 0.25
 
 
-# --- rule 3: open --------------------------------------------------------------------
+# --- open: docs/manager.md#open -------------------------------------------------
 
 
 def test_first_open_reports_initial_connect_and_counts_afterwards(
@@ -136,7 +112,7 @@ def test_first_open_reports_initial_connect_and_counts_afterwards(
         core.socket_opened(1, 0.25)
     assert core.take_actions() == [
         StateChanged(),
-        CallOnOpen(1, ReconnectMetadata(0, "InitialConnect", ms(0.25))),
+        CallOnOpen(1, ReconnectMetadata(0, "InitialConnect", client_ts(0.25))),
     ]
     assert core.state == Ready(attempt=1)
     state = core.connection_state()
@@ -157,7 +133,7 @@ def test_reconnect_reports_the_previous_close_and_logs_it(
     with caplog.at_level(logging.INFO, "tests.core"):
         core.socket_opened(2, 2.5)
     assert core.take_actions()[-1] == CallOnOpen(
-        2, ReconnectMetadata(1, "InternalServerError: test restart", ms(2.5))
+        2, ReconnectMetadata(1, "InternalServerError: test restart", client_ts(2.5))
     )
     assert (
         "WebSocket reconnected at t=2.5s after disconnect due to InternalServerError: test restart"
@@ -166,7 +142,7 @@ def test_reconnect_reports_the_previous_close_and_logs_it(
     assert core.connection_state().connection_count == 2
 
 
-# --- rule 4: receive ------------------------------------------------------------------
+# --- receive: docs/manager.md#receive -------------------------------------------
 
 
 def test_messages_reach_on_message_but_pings_do_not() -> None:
@@ -193,7 +169,7 @@ def test_only_a_synced_message_resets_retries() -> None:
     assert core.take_actions() == [StateChanged()]
 
 
-# --- rules 5 and 6: server close and backoff ---------------------------------------------
+# --- docs/manager.md#close, docs/manager.md#backoff ----------------------------
 
 ALL_PREFIXES = sorted(SERVER_DISCONNECT_ERRORS)
 
@@ -287,7 +263,7 @@ def test_backoff_policy_is_data_and_checked() -> None:
         BackoffPolicy(max_backoff=0)
 
 
-# --- rule 7: client-initiated reconnect ---------------------------------------------------
+# --- client-initiated reconnect: docs/manager.md#client-reconnect ---------------
 
 
 def test_client_reconnect_closes_in_the_background_and_schedules_at_once() -> None:
@@ -300,7 +276,7 @@ def test_client_reconnect_closes_in_the_background_and_schedules_at_once() -> No
     assert core.state == Disconnected(reconnect_at=60.1)
 
 
-# --- rule 8: send ---------------------------------------------------------------------------
+# --- send: docs/manager.md#send -------------------------------------------------
 
 MUTATION = Mutation(request_id=1, udf_path="messages:send", args={"body": "hi"})
 
@@ -336,7 +312,7 @@ def test_a_send_failure_reconnects_as_failed_to_send(caplog: pytest.LogCaptureFi
     assert core.state == Disconnected(reconnect_at=3.1)
 
 
-# --- rules 9 and 10: stop, restart, terminate --------------------------------------------------
+# --- docs/manager.md#stop, docs/manager.md#restart, docs/manager.md#terminate ---
 
 
 def test_stop_during_backoff_cancels_the_scheduled_reconnect() -> None:
@@ -389,7 +365,7 @@ def test_terminate_is_final_and_idempotent(closes: bool) -> None:
     assert core.send(MUTATION) is None
 
 
-# --- rule 12: pause and resume -----------------------------------------------------------------
+# --- pause and resume: docs/manager.md#pause-resume -----------------------------
 
 
 def test_resume_after_pause_calls_on_resume() -> None:
@@ -408,13 +384,15 @@ def test_open_while_paused_defers_on_open_with_the_metadata_of_the_open() -> Non
     core.start(0.0)
     core.pause()
     core.socket_opened(1, 1.0)
-    assert core.state == Ready(1, "uninitialized", ReconnectMetadata(0, "InitialConnect", ms(1.0)))
+    assert core.state == Ready(
+        1, "uninitialized", ReconnectMetadata(0, "InitialConnect", client_ts(1.0))
+    )
     assert CallOnOpen not in {type(a) for a in core.take_actions()}
     assert not core.connection_state().has_ever_connected
     core.resume()
     assert core.take_actions() == [
         StateChanged(),
-        CallOnOpen(1, ReconnectMetadata(0, "InitialConnect", ms(1.0))),
+        CallOnOpen(1, ReconnectMetadata(0, "InitialConnect", client_ts(1.0))),
     ]
     assert core.connection_state().has_ever_connected
 
@@ -443,7 +421,7 @@ def test_resume_while_connecting_just_unpauses() -> None:
     assert isinstance(core.take_actions()[-1], CallOnOpen)
 
 
-# --- rule 13: reconnect immediately -------------------------------------------------------------
+# --- docs/manager.md#reconnect-immediately --------------------------------------
 
 
 def test_reconnect_immediately_skips_the_wait_and_reports_the_time_saved() -> None:
@@ -469,7 +447,7 @@ def test_reconnect_immediately_only_acts_while_disconnected() -> None:
     assert core.take_actions() == []
 
 
-# --- rule 11: large transitions ----------------------------------------------------------------
+# --- large transitions: docs/manager.md#large-transitions -----------------------
 
 
 def _transition(skew: int | None, server_ts: int | None) -> Transition:
@@ -506,28 +484,13 @@ def test_transitions_without_timing_are_not_reported(caplog: pytest.LogCaptureFi
     assert not [m for m in caplog.messages if "transition in" in m]
 
 
-# --- rule 14: TransitionChunks -------------------------------------------------------------------
-
-
-def _chunks(text: str, parts: int, transition_id: str = "t") -> list[str]:
-    size = -(-len(text) // parts)
-    return [
-        encode_server_message(
-            TransitionChunk(
-                chunk=text[i * size : (i + 1) * size],
-                part_number=i,
-                total_parts=parts,
-                transition_id=transition_id,
-            )
-        )
-        for i in range(parts)
-    ]
+# --- TransitionChunks: docs/manager.md#transition-chunks ------------------------
 
 
 def test_chunks_are_assembled_into_one_transition() -> None:
     core = ready_core()
     text = encode_server_message(_transition(None, None))
-    frames = _chunks(text, 3)
+    frames = chunked(text, 3, "t")
     assert core.frame_received(1, frames[0], 1.0) is None
     assert core.frame_received(1, frames[1], 2.0) is None
     assert core.frame_received(1, frames[2], 3.0) == _transition(None, None)
@@ -539,7 +502,7 @@ def test_chunks_are_assembled_into_one_transition() -> None:
 )
 def test_chunks_out_of_order_are_bad_input(order: list[int]) -> None:
     core = ready_core()
-    frames = _chunks(encode_server_message(_transition(None, None)), 3)
+    frames = chunked(encode_server_message(_transition(None, None)), 3, "t")
     for index in order:
         core.frame_received(1, frames[index], 1.0)
     assert isinstance(core.state, Disconnected)
@@ -551,8 +514,8 @@ def test_chunks_out_of_order_are_bad_input(order: list[int]) -> None:
 def test_a_chunk_from_another_transition_is_bad_input() -> None:
     core = ready_core()
     text = encode_server_message(_transition(None, None))
-    core.frame_received(1, _chunks(text, 3, "a")[0], 1.0)
-    core.frame_received(1, _chunks(text, 3, "b")[1], 1.0)
+    core.frame_received(1, chunked(text, 3, "a")[0], 1.0)
+    core.frame_received(1, chunked(text, 3, "b")[1], 1.0)
     assert isinstance(core.state, Disconnected)
 
 
@@ -560,7 +523,7 @@ def test_a_message_mid_sequence_drops_the_chunks_and_is_processed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     core = ready_core()
-    frames = _chunks(encode_server_message(_transition(None, None)), 2)
+    frames = chunked(encode_server_message(_transition(None, None)), 2, "t")
     core.frame_received(1, frames[0], 1.0)
     with caplog.at_level(logging.INFO, "tests.core"):
         assert isinstance(core.frame_received(1, RESPONSE, 1.0), MutationResponse)
@@ -573,7 +536,7 @@ def test_a_message_mid_sequence_drops_the_chunks_and_is_processed(
 
 def test_the_chunk_buffer_is_bounded_and_cleared_on_close() -> None:
     core = ready_core(max_transition_size=10)
-    frames = _chunks(encode_server_message(_transition(None, None)), 2)
+    frames = chunked(encode_server_message(_transition(None, None)), 2, "t")
     core.frame_received(1, frames[0], 1.0)
     assert isinstance(core.state, Disconnected)
     assert "exceeds 10 characters" in (core.connection_state().last_close_reason or "")
@@ -586,7 +549,7 @@ def test_the_chunk_buffer_is_bounded_and_cleared_on_close() -> None:
     assert isinstance(core.state, Disconnected)
 
 
-# --- rule 15: bad input ---------------------------------------------------------
+# --- bad input: docs/manager.md#bad-input ---------------------------------------
 
 
 @pytest.mark.parametrize(

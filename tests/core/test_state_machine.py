@@ -6,19 +6,25 @@ import logging
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine
+from hypothesis.stateful import initialize
+from hypothesis.stateful import invariant
+from hypothesis.stateful import precondition
+from hypothesis.stateful import rule
 
-from syncwire._core.backoff import CLIENT, BackoffPolicy, classify_disconnect_error
-from syncwire._core.machine import (
-    CallOnOpen,
-    CloseSocket,
-    CoreConfig,
-    ManagerCore,
-    OpenSocket,
-    SendFrame,
-    StateChanged,
-)
-from syncwire._core.states import TRANSITIONS, Disconnected, state_label
+from syncwire._core.machine import CallOnOpen
+from syncwire._core.machine import CloseSocket
+from syncwire._core.machine import CoreConfig
+from syncwire._core.machine import ManagerCore
+from syncwire._core.machine import OpenSocket
+from syncwire._core.machine import SendFrame
+from syncwire._core.machine import StateChanged
+from syncwire._core.states import TRANSITIONS
+from syncwire._core.states import Disconnected
+from syncwire._core.states import state_label
+from syncwire.backoff import CLIENT
+from syncwire.backoff import BackoffPolicy
+from syncwire.backoff import classify_disconnect_error
 from syncwire.protocol import Mutation
 
 THRESHOLD = 60.0

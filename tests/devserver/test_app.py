@@ -8,15 +8,13 @@ from typing import Any
 
 import pytest
 
-from syncwire.devserver import (
-    App,
-    AuthenticationError,
-    Engine,
-    MutationCtx,
-    QueryCtx,
-    make_hs256_token,
-    verify_hs256,
-)
+from syncwire.devserver import App
+from syncwire.devserver import Engine
+from syncwire.devserver import InvalidTokenError
+from syncwire.devserver import MutationCtx
+from syncwire.devserver import QueryCtx
+from syncwire.devserver import make_hs256_token
+from syncwire.devserver import verify_hs256
 from syncwire.devserver.example import chat_app
 from syncwire.protocol import ConvexValue
 
@@ -140,21 +138,21 @@ def test_reserved_and_unstorable_fields_are_refused() -> None:
 
 
 def test_log_quoting_follows_node_inspect() -> None:
-    from syncwire.devserver.app import _js_quote
+    from syncwire.devserver.capture import js_quote
 
-    assert _js_quote("plain") == "'plain'"
-    assert _js_quote("it's") == '"it\'s"'
-    assert _js_quote("a\nb") == "'a\\nb'"
+    assert js_quote("plain") == "'plain'"
+    assert js_quote("it's") == '"it\'s"'
+    assert js_quote("a\nb") == "'a\\nb'"
 
 
 def test_hs256_round_trip_and_rejections() -> None:
     token = make_hs256_token({"sub": "u", "iss": "i", "exp": 2000.0}, "k")
     assert verify_hs256(token, "k", now=1000.0)["sub"] == "u"
-    with pytest.raises(AuthenticationError, match="expired"):
+    with pytest.raises(InvalidTokenError, match="expired"):
         verify_hs256(token, "k", now=3000.0)
-    with pytest.raises(AuthenticationError, match="signature"):
+    with pytest.raises(InvalidTokenError, match="signature"):
         verify_hs256(token, "other", now=1000.0)
-    with pytest.raises(AuthenticationError, match="issuer"):
+    with pytest.raises(InvalidTokenError, match="issuer"):
         verify_hs256(token, "k", now=1000.0, issuer="j")
-    with pytest.raises(AuthenticationError, match="three"):
+    with pytest.raises(InvalidTokenError, match="three"):
         verify_hs256("nope", "k")

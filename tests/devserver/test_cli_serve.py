@@ -3,75 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import re
 import signal
-import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import InvalidStatus
 
-from syncwire.cli import _load_app, main
+from syncwire.cli import main
+from syncwire.cli.serve import load_app
 from syncwire.devserver import App
-from syncwire.protocol import MutationResponse, QueryUpdated, Transition
-from tests.devserver.test_faults import hello, subscribe
-from tests.devserver.test_server import TIMEOUT, Client, send
-
-STARTUP = 30.0  # a cold interpreter on a busy CI machine
-
-
-@dataclass
-class Served:
-    process: asyncio.subprocess.Process
-    url: str
-    ws_url: str
-
-    async def command(self, line: str) -> str:
-        """Send a fault command; its reply line (stdout)."""
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        self.process.stdin.write(line.encode() + b"\n")
-        await self.process.stdin.drain()
-        return (await asyncio.wait_for(self.process.stdout.readline(), TIMEOUT)).decode().strip()
-
-
-@contextlib.asynccontextmanager
-async def serving(*args: str) -> AsyncIterator[Served]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "syncwire",
-        "serve",
-        "--port",
-        "0",
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert process.stdout is not None
-        banner: list[str] = []
-        async with asyncio.timeout(STARTUP):
-            while not banner or not banner[-1].startswith("type `help`"):
-                line = await process.stdout.readline()
-                assert line, "syncwire serve exited before printing its URLs"
-                banner.append(line.decode().strip())
-        text = "\n".join(banner)
-        url = re.search(r"deployment URL: (http://127\.0\.0\.1:\d+)$", text, re.M)
-        ws_url = re.search(r"WebSocket URL: +(ws://127\.0\.0\.1:\d+/api/sync)$", text, re.M)
-        assert url is not None, text
-        assert ws_url is not None, text
-        yield Served(process, url.group(1), ws_url.group(1))
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await asyncio.wait_for(process.wait(), TIMEOUT)
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import QueryUpdated
+from syncwire.protocol import Transition
+from tests.devserver.wire import TIMEOUT
+from tests.devserver.wire import Client
+from tests.devserver.wire import hello
+from tests.devserver.wire import send
+from tests.devserver.wire import subscribe
+from tests.helpers import serving
 
 
 @pytest.mark.asyncio
@@ -142,9 +92,9 @@ async def test_serve_keeps_running_after_stdin_closes_and_stops_on_sigint() -> N
         assert await asyncio.wait_for(served.process.wait(), TIMEOUT) == 0
 
 
-def test_load_app() -> None:
-    assert isinstance(_load_app("syncwire.devserver.example:chat_app"), App)
-    assert isinstance(_load_app("syncwire.devserver:App"), App)  # a class is a callable too
+def testload_app() -> None:
+    assert isinstance(load_app("syncwire.devserver.example:chat_app"), App)
+    assert isinstance(load_app("syncwire.devserver:App"), App)  # a class is a callable too
     for spec, error in [
         ("syncwire.devserver.example", ValueError),
         ("syncwire.devserver.example:nothing", AttributeError),
@@ -152,7 +102,7 @@ def test_load_app() -> None:
         ("no_such_module_here:app", ImportError),
     ]:
         with pytest.raises(error):
-            _load_app(spec)
+            load_app(spec)
 
 
 def test_serve_with_a_bad_app_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,47 +8,43 @@ use a short ``QUIET`` window.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import InvalidStatus
 
-from syncwire.devserver import App, DevServer, MutationCtx
+from syncwire.devserver import App
+from syncwire.devserver import DevServer
+from syncwire.devserver import MutationCtx
 from syncwire.devserver.example import chat_app
-from syncwire.devserver.faults import ABORT, NO_STATUS, run_command
+from syncwire.devserver.faults import run_command
+from syncwire.devserver.outbox import FaultableConnection
 from syncwire.errors import ProtocolError
-from syncwire.protocol import (
-    Connect,
-    ConvexValue,
-    ModifyQuerySet,
-    MutationResponse,
-    Transition,
-    parse_server_message,
-)
-from tests.devserver.test_server import TIMEOUT, Client, add, documents, send, updates
+from syncwire.protocol import Connect
+from syncwire.protocol import ConvexValue
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import Transition
+from syncwire.protocol import parse_server_message
+from syncwire.websocket_rules import CLOSE_ABNORMAL
+from syncwire.websocket_rules import CLOSE_NO_STATUS
+from tests.devserver.wire import TIMEOUT
+from tests.devserver.wire import Client
+from tests.devserver.wire import documents
+from tests.devserver.wire import hello
+from tests.devserver.wire import send
+from tests.devserver.wire import subscribe
+from tests.devserver.wire import updates
 
 QUIET = 0.3
 """Seconds to watch for frames that must not arrive."""
-
-
-def hello(session_id: str, connection_count: int = 0, **fields: Any) -> Connect:
-    return Connect(
-        connection_count=connection_count,
-        last_close_reason="InitialConnect" if connection_count == 0 else "InternalServerError",
-        client_ts=int(time.time() * 1000),
-        session_id=session_id,
-        **fields,
-    )
-
-
-def subscribe() -> ModifyQuerySet:
-    return ModifyQuerySet(
-        base_version=0, new_version=1, modifications=(add(0, "messages:list", {}),)
-    )
 
 
 async def open_client(server: DevServer, **options: Any) -> ClientConnection:
@@ -75,6 +71,17 @@ async def connected(server: DevServer, session_id: str | None = None) -> tuple[C
     await client.send(hello(sid), subscribe())
     await client.transition()
     return client, sid
+
+
+@contextlib.asynccontextmanager
+async def two_sessions() -> AsyncIterator[tuple[DevServer, Client, str, Client]]:
+    """A dev server and two ``connected`` clients: one, its session id, and the other."""
+    async with DevServer(chat_app(), ws_ping_interval=None) as server:
+        client, sid = await connected(server)
+        other, _ = await connected(server)
+        yield server, client, sid, other
+        await client.ws.close()
+        await other.ws.close()
 
 
 # --- 1. lossless re-sends --------------------------------------------------------
@@ -119,7 +126,7 @@ async def test_resent_mutation_is_answered_again_not_run_again() -> None:
             assert isinstance(fresh, MutationResponse)
             assert fresh.success
             assert fresh.result != response.result
-        assert len(server.database._docs("messages")) == 2
+        assert len(server.database.documents("messages")) == 2
 
 
 @pytest.mark.asyncio
@@ -156,7 +163,7 @@ async def test_resend_while_the_first_run_is_in_flight_runs_once() -> None:
             assert transition.end_version.ts >= response.ts
         await first.ws.close()
     assert runs == 1
-    assert len(server.database._docs("messages")) == 1
+    assert len(server.database.documents("messages")) == 1
 
 
 # --- 2. faults ---------------------------------------------------------------------
@@ -186,10 +193,10 @@ async def test_close_all_with_code_and_reason(code: int, reason: str) -> None:
 async def test_close_without_status_and_abort() -> None:
     async with DevServer(chat_app(), ws_ping_interval=None) as server:
         client, _ = await connected(server)
-        server.faults.close_all(NO_STATUS)
+        server.faults.close_all(CLOSE_NO_STATUS)
         assert (await closed_with(client.ws))[0] == 1005
         client, _ = await connected(server)
-        server.faults.close_all(ABORT)
+        server.faults.close_all(CLOSE_ABNORMAL)
         code, reason = await closed_with(client.ws)
         assert (code, reason) == (1006, None)  # no close frame at all
 
@@ -229,11 +236,11 @@ async def test_silence_sends_nothing_not_even_pongs_or_pings_until_lifted() -> N
         assert isinstance(pong, asyncio.Future)
         await nothing_arrives(client.ws)  # several ws ping intervals pass
         assert not pong.done()
-        [connection] = server._server.connections if server._server else []
-        outbox = connection.transport
-        held = list(outbox._held)  # type: ignore[attr-defined]
+        [session] = server.sessions
+        assert isinstance(session.ws, FaultableConnection)
+        held = session.ws.outbox.held
         # Held: the pong and the two messages (opcodes 0xA and 0x1); no pings (0x9).
-        assert sorted(data[0] & 0x0F for _, data in held) == [0x1, 0x1, 0xA], held
+        assert sorted(data[0] & 0x0F for _, data in held if data) == [0x1, 0x1, 0xA], held
         assert "silence" in server.faults.active
         server.faults.lift()
         response = await client.recv()
@@ -327,9 +334,7 @@ async def test_kill_refuses_connections_until_start() -> None:
 
 @pytest.mark.asyncio
 async def test_malformed_frames() -> None:
-    async with DevServer(chat_app(), ws_ping_interval=None) as server:
-        client, sid = await connected(server)
-        other, _ = await connected(server)
+    async with two_sessions() as (server, client, sid, other):
         assert server.faults.send_garbage(session_id=sid) == 1
         assert server.faults.send_unknown_type() == 2
         assert server.faults.send_raw("{}", session_id=sid) == 1
@@ -342,8 +347,6 @@ async def test_malformed_frames() -> None:
             parse_server_message(await other.recv_text())
         server.faults.send_raw(b"\x00binary", session_id=sid)
         assert await asyncio.wait_for(client.ws.recv(), TIMEOUT) == b"\x00binary"
-        await client.ws.close()
-        await other.ws.close()
 
 
 @pytest.mark.asyncio
@@ -380,21 +383,22 @@ async def test_delay_sends_every_frame_late_in_order() -> None:
                 if isinstance(message, MutationResponse):
                     answered.append(message.request_id)
         assert answered == [0, 1]
-        server.faults.lift()
         last = await client.recv()  # the Transition covering request 1
         assert isinstance(last, Transition)
+        # Lifted, nothing is late: set a delay no loaded machine's stall could be taken
+        # for, lift it, and the next answer comes well before it.
+        server.faults.delay(TIMEOUT, duration=30)
+        server.faults.lift()
         started = time.monotonic()
         await client.send(send(2, "c"))
         assert isinstance(await client.recv(), MutationResponse)
-        assert time.monotonic() - started < QUIET
+        assert time.monotonic() - started < TIMEOUT
         await client.ws.close()
 
 
 @pytest.mark.asyncio
 async def test_drop_discards_one_sessions_messages() -> None:
-    async with DevServer(chat_app(), ws_ping_interval=None) as server:
-        client, sid = await connected(server)
-        other, _ = await connected(server)
+    async with two_sessions() as (server, client, sid, other):
         server.faults.drop(30, session_id=sid)
         await client.send(send(0, "lost answer"))
         await nothing_arrives(client.ws)
@@ -406,8 +410,6 @@ async def test_drop_discards_one_sessions_messages() -> None:
         response = await client.recv()
         assert isinstance(response, MutationResponse)
         assert response.request_id == 1
-        await client.ws.close()
-        await other.ws.close()
 
 
 @pytest.mark.parametrize(
@@ -483,4 +485,4 @@ async def test_frames_after_a_decided_close_are_not_acted_on() -> None:
         await nothing_arrives(client.ws)
         server.faults.lift()
         assert await closed_with(client.ws) == (1013, "SubscriptionsWorkerFullError")
-        assert server.database._docs("messages") == []
+        assert server.database.documents("messages") == []

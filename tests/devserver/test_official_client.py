@@ -16,43 +16,24 @@ import contextlib
 import importlib.util
 import json
 import os
-import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
+from typing import Final
 
 import pytest
 
 from syncwire.devserver import DevServer
 from syncwire.devserver.example import chat_app
+from tests.helpers import require_node
+from tests.helpers import until
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 SCRIPT: Final = Path(__file__).with_name("official_client.mjs")
 PY_SCRIPT: Final = Path(__file__).with_name("official_py_client.py")
-CONVEX_PACKAGE: Final = ROOT / "node_modules" / "convex" / "package.json"
 TIMEOUT: Final = 20.0
-
-
-def require_node() -> str:
-    """The path of ``node``, or skip (fail on CI) when the official client cannot run.
-
-    The same policy as ``tests/protocol/test_differential.py``.
-    """
-    node = shutil.which("node")
-    problem = None
-    if node is None:
-        problem = "`node` is not on PATH"
-    elif not CONVEX_PACKAGE.is_file():
-        problem = f"{CONVEX_PACKAGE.parent} is missing"
-    if problem is not None:
-        hint = "run `make test` (it runs `npm ci`) to set up the official client"
-        if os.environ.get("CI"):
-            pytest.fail(f"{problem}: CI must run the official-client tests; {hint}", pytrace=False)
-        pytest.skip(f"{problem}; {hint}")
-    assert node is not None
-    return node
 
 
 class Official:
@@ -61,7 +42,7 @@ class Official:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
         self.seen: list[dict[str, Any]] = []
-        self.unmatched: list[dict[str, Any]] = []  # seen, not yet returned by until()
+        self.unmatched: list[dict[str, Any]] = []  # seen, not yet returned by matching()
 
     async def command(self, line: str) -> None:
         assert self.process.stdin is not None
@@ -80,7 +61,7 @@ class Official:
         self.seen.append(event)
         return event
 
-    async def until(self, **expected: Any) -> dict[str, Any]:
+    async def matching(self, **expected: Any) -> dict[str, Any]:
         """The first event, seen before and not matched yet or to come, with the
         ``expected`` fields (a subscription update and a mutation's result come
         in either order)."""
@@ -139,25 +120,23 @@ async def reconnects_and_resends(server: DevServer, official: Official, *, js: b
     lost-answer part is the JS client's only, and the Python client is given
     its second mutation once it has reconnected.
     """
-    await official.until(event="update", bodies=[])
+    await official.matching(event="update", bodies=[])
     await official.command("send first")
-    await official.until(event="sent", body="first")
-    await official.until(event="update", bodies=["first"])
+    await official.matching(event="sent", body="first")
+    await official.matching(event="update", bodies=["first"])
 
     # Overload: the server closes; the client reconnects and carries on.
-    before = set(server._open_sessions())
+    before = set(server.sessions)
     assert server.faults.close_all(1013, "SubscriptionsWorkerFullError") == 1
     if not js:  # wait for the reconnect
-        async with asyncio.timeout(TIMEOUT):
-            while not set(server._open_sessions()) - before:
-                await server._sessions_changed.wait()
+        await until(lambda: bool(set(server.sessions) - before), "a new session", deadline=TIMEOUT)
     await official.command("send second")
-    await official.until(event="sent", body="second")
-    await official.until(event="update", bodies=["first", "second"])
+    await official.matching(event="sent", body="second")
+    await official.matching(event="update", bodies=["first", "second"])
 
     if not js:
         await official.command("quit")
-        await official.until(event="closed")
+        await official.matching(event="closed")
         assert await asyncio.wait_for(official.process.wait(), TIMEOUT) == 0
         return
 
@@ -170,14 +149,14 @@ async def reconnects_and_resends(server: DevServer, official: Official, *, js: b
     await asyncio.wait_for(committed.wait(), TIMEOUT)
     server.faults.close_all(1011, "InternalServerError")
     server.faults.lift()
-    sent = await official.until(event="sent", body="third")
-    await official.until(event="update", bodies=["first", "second", "third"])
-    documents = server.database._docs("messages")
+    sent = await official.matching(event="sent", body="third")
+    await official.matching(event="update", bodies=["first", "second", "third"])
+    documents = server.database.documents("messages")
     assert [doc["body"] for doc in documents] == ["first", "second", "third"]
     assert sent["id"] == documents[2]["_id"]
 
     await official.command("quit")
-    closed = await official.until(event="closed")
+    closed = await official.matching(event="closed")
     assert await asyncio.wait_for(official.process.wait(), TIMEOUT) == 0
     assert closed["connectionCount"] >= 3  # the first connection and two reconnects
 
@@ -185,7 +164,7 @@ async def reconnects_and_resends(server: DevServer, official: Official, *, js: b
 @pytest.mark.node
 @pytest.mark.asyncio
 async def test_official_js_client_reconnects_and_resends_without_duplicates() -> None:
-    node = require_node()
+    node = require_node("the official-client tests")
     async with (
         DevServer(chat_app()) as server,
         run_official(node, str(SCRIPT), server.url) as official,

@@ -18,8 +18,8 @@ from syncwire.devserver import DevServer
 from syncwire.devserver.example import chat_app
 from syncwire.errors import FunctionError
 from syncwire.protocol import Connect
-from tests.devserver.test_faults import subscribe
-from tests.devserver.test_server import running
+from tests.devserver.wire import running
+from tests.devserver.wire import subscribe
 
 DEADLINE = 60.0  # only a hang misses it
 

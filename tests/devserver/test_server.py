@@ -1,4 +1,5 @@
-"""The dev server against protocol spec §6–§7, driven by a plain ``websockets`` client.
+"""The dev server against docs/protocol.md#server-behaviour and docs/protocol.md#first-frames,
+driven by a plain ``websockets`` client.
 
 Frames are built and read with syncwire's own codec, so these tests check the
 server's behaviour, not its JSON spelling (the codec has its own golden tests).
@@ -7,152 +8,68 @@ server's behaviour, not its JSON spelling (the codec has its own golden tests).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
-from syncwire.devserver import (
-    App,
-    ConvexError,
-    DevServer,
-    MutationCtx,
-    QueryCtx,
-    console,
-    make_hs256_token,
-)
+from syncwire.devserver import App
+from syncwire.devserver import AppError
+from syncwire.devserver import DevServer
+from syncwire.devserver import MutationCtx
+from syncwire.devserver import QueryCtx
+from syncwire.devserver import console
+from syncwire.devserver import make_hs256_token
 from syncwire.devserver.example import chat_app
-from syncwire.protocol import (
-    ActionResponse,
-    Authenticate,
-    AuthError,
-    ClientMessage,
-    Connect,
-    ConvexInt64,
-    ConvexValue,
-    FatalError,
-    ModifyQuerySet,
-    Mutation,
-    MutationResponse,
-    Ping,
-    QueryAdd,
-    QueryFailed,
-    QueryRemove,
-    QueryRemoved,
-    QueryUpdated,
-    ServerMessage,
-    StateVersion,
-    Transition,
-    TransitionChunk,
-    encode_client_message,
-    json_to_convex,
-    parse_server_message,
-)
+from syncwire.protocol import ActionResponse
+from syncwire.protocol import Authenticate
+from syncwire.protocol import AuthError
+from syncwire.protocol import ConvexInt64
+from syncwire.protocol import ConvexValue
+from syncwire.protocol import FatalError
+from syncwire.protocol import ModifyQuerySet
+from syncwire.protocol import Mutation
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import Ping
+from syncwire.protocol import QueryFailed
+from syncwire.protocol import QueryRemove
+from syncwire.protocol import QueryRemoved
+from syncwire.protocol import QueryUpdated
+from syncwire.protocol import StateVersion
+from syncwire.protocol import Transition
+from syncwire.protocol import TransitionChunk
+from syncwire.protocol import json_to_convex
+from syncwire.protocol import parse_server_message
 from syncwire.protocol.chunks import TransitionChunkAssembler
 from syncwire.protocol.messages import Action
+from tests.devserver.wire import TIMEOUT
+from tests.devserver.wire import Client
+from tests.devserver.wire import add
+from tests.devserver.wire import documents
+from tests.devserver.wire import first_query_set
+from tests.devserver.wire import running
+from tests.devserver.wire import send
+from tests.devserver.wire import subscribe
+from tests.devserver.wire import updates
 
-TIMEOUT = 5.0
 SECRET = "test-secret"
 ZERO = StateVersion(query_set=0, identity=0, ts=0)
 
 
-class Client:
-    """A bare protocol client: send messages, receive them, each wait bounded."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-
-    async def send(self, *messages: ClientMessage) -> None:
-        for message in messages:
-            await self.ws.send(encode_client_message(message))
-
-    async def connect(self, **fields: Any) -> None:
-        await self.send(
-            Connect(
-                connection_count=0,
-                last_close_reason="InitialConnect",
-                client_ts=int(time.time() * 1000),
-                session_id=str(uuid.uuid4()),
-                **fields,
-            )
-        )
-
-    async def recv_text(self) -> str:
-        frame = await asyncio.wait_for(self.ws.recv(), TIMEOUT)
-        assert isinstance(frame, str)
-        return frame
-
-    async def recv(self) -> ServerMessage:
-        return parse_server_message(await self.recv_text())
-
-    async def transition(self) -> Transition:
-        message = await self.recv()
-        assert isinstance(message, Transition), message
-        return message
-
-    async def closed(self) -> int | None:
-        """Wait for the server to close; the close code as the client saw it."""
-        with pytest.raises(ConnectionClosed):
-            await asyncio.wait_for(self.ws.recv(), TIMEOUT)
-        await asyncio.wait_for(self.ws.wait_closed(), TIMEOUT)
-        return self.ws.close_code
-
-
-@contextlib.asynccontextmanager
-async def running(
-    app: App | None = None, *, path: str = "/api/sync", **options: Any
-) -> AsyncIterator[tuple[DevServer, Client]]:
-    async with (
-        DevServer(app or chat_app(), ws_ping_interval=None, **options) as server,
-        connect(f"ws://127.0.0.1:{server.port}{path}", open_timeout=TIMEOUT) as ws,
-    ):
-        yield server, Client(ws)
-
-
-def add(query_id: int, udf_path: str, args: Mapping[str, ConvexValue] | None = None) -> QueryAdd:
-    return QueryAdd(query_id=query_id, udf_path=udf_path, args=args or {})
-
-
-def updates(transition: Transition) -> dict[int, ConvexValue]:
-    return {
-        m.query_id: json_to_convex(m.value)
-        for m in transition.modifications
-        if isinstance(m, QueryUpdated)
-    }
-
-
-def documents(value: ConvexValue) -> list[dict[str, Any]]:
-    """A query result that is a list of documents, typed for indexing."""
-    assert isinstance(value, list)
-    assert all(isinstance(doc, dict) for doc in value)
-    return value  # type: ignore[return-value]
-
-
-def send(request_id: int, body: str, channel: str = "general") -> Mutation:
-    return Mutation(
-        request_id=request_id, udf_path="messages:send", args={"channel": channel, "body": body}
-    )
-
-
 @pytest.mark.asyncio
 async def test_first_frames_of_the_official_client() -> None:
-    """§7: Connect, ModifyQuerySet 0→1, Mutation — back to back, as captured."""
+    """Connect, ModifyQuerySet 0→1, Mutation — back to back, as captured.
+
+    See docs/protocol.md#first-frames.
+    """
     async with running(path="/api/1.48.0/sync") as (_, client):
         await client.connect()
         await client.send(
-            ModifyQuerySet(
-                base_version=0,
-                new_version=1,
-                modifications=(
-                    add(0, "messages:list", {"channel": "general", "n": ConvexInt64(5)}),
-                ),
-            ),
+            first_query_set(add(0, "messages:list", {"channel": "general", "n": ConvexInt64(5)})),
             Mutation(request_id=0, udf_path="messages:send", args={"body": "hi"}),
         )
         first = await client.transition()
@@ -183,14 +100,10 @@ async def test_versions_chain_and_only_changed_queries_appear() -> None:
     async with running() as (_, client):
         await client.connect()
         await client.send(
-            ModifyQuerySet(
-                base_version=0,
-                new_version=1,
-                modifications=(
-                    add(0, "messages:list", {"channel": "general"}),
-                    add(1, "messages:list", {"channel": "random"}),
-                    add(2, "messages:count"),
-                ),
+            first_query_set(
+                add(0, "messages:list", {"channel": "general"}),
+                add(1, "messages:list", {"channel": "random"}),
+                add(2, "messages:count"),
             )
         )
         first = await client.transition()
@@ -227,9 +140,7 @@ async def test_other_sessions_see_commits() -> None:
     ):
         reader = Client(ws)
         await reader.connect()
-        await reader.send(
-            ModifyQuerySet(base_version=0, new_version=1, modifications=(add(0, "messages:count"),))
-        )
+        await reader.send(subscribe("messages:count"))
         assert updates(await reader.transition()) == {0: 0.0}
         await writer.connect()
         await writer.send(send(0, "hello"))
@@ -273,11 +184,7 @@ async def test_good_token_sets_the_identity_and_reruns_queries() -> None:
     app = chat_app()
     app.query("auth:whoami", whoami)
     async with running(app, auth_secret=SECRET) as (_, client):
-        await client.connect()
-        await client.send(
-            ModifyQuerySet(base_version=0, new_version=1, modifications=(add(0, "auth:whoami"),))
-        )
-        assert updates(await client.transition()) == {0: None}
+        assert updates(await client.subscribed("auth:whoami")) == {0: None}
         token = make_hs256_token({"sub": "u1", "iss": "test", "exp": time.time() + 60}, SECRET)
         await client.send(Authenticate(base_version=0, token_type="User", value=token))
         transition = await client.transition()
@@ -307,7 +214,7 @@ async def test_bad_token_is_an_auth_error_then_close(
 
 def failing_send(ctx: MutationCtx, args: Mapping[str, ConvexValue]) -> ConvexValue:
     ctx.db.insert("messages", {"channel": "general", "body": "never committed"})
-    print("about to fail")
+    console.log("about to fail")
     raise RuntimeError("boom")
 
 
@@ -316,7 +223,7 @@ def failing_query(ctx: QueryCtx, args: Mapping[str, ConvexValue]) -> ConvexValue
 
 
 def user_error(ctx: MutationCtx, args: Mapping[str, ConvexValue]) -> ConvexValue:
-    raise ConvexError({"code": "taken"})
+    raise AppError({"code": "taken"})
 
 
 @pytest.mark.asyncio
@@ -325,11 +232,7 @@ async def test_failing_mutation_is_rolled_back_and_reported() -> None:
     app.mutation("messages:fail", failing_send)
     app.mutation("messages:userError", user_error)
     async with running(app) as (_, client):
-        await client.connect()
-        await client.send(
-            ModifyQuerySet(base_version=0, new_version=1, modifications=(add(0, "messages:count"),))
-        )
-        assert updates(await client.transition()) == {0: 0.0}
+        assert updates(await client.subscribed("messages:count")) == {0: 0.0}
         await client.send(Mutation(request_id=0, udf_path="messages:fail", args={}))
         response = await client.recv()
         assert isinstance(response, MutationResponse)
@@ -356,39 +259,36 @@ async def test_failing_query_is_query_failed() -> None:
     app = chat_app()
     app.query("messages:broken", failing_query)
     async with running(app) as (_, client):
-        await client.connect()
-        await client.send(
-            ModifyQuerySet(
-                base_version=0,
-                new_version=1,
-                modifications=(add(0, "messages:broken"), add(1, "messages:nope")),
-            )
-        )
-        transition = await client.transition()
+        transition = await client.subscribed("messages:broken", "messages:nope")
         failed = {m.query_id: m for m in transition.modifications if isinstance(m, QueryFailed)}
         assert "Uncaught ValueError: bad query" in failed[0].error_message
         assert "Could not find public function for 'messages:nope'" in failed[1].error_message
 
 
 def chatty(ctx: QueryCtx, args: Mapping[str, ConvexValue]) -> ConvexValue:
-    print("hello")
-    logging.getLogger("tests.devserver.chatty").warning("careful")
+    console.log("hello")
+    print("printed")
+    logging.getLogger("tests.devserver.chatty").warning("logged")
+    console.warn("careful")
     console.info("n =", 3.0)
     return "done"
 
 
 @pytest.mark.asyncio
-async def test_log_lines_from_print_logging_and_console() -> None:
+async def test_log_lines_come_from_console_and_print_and_logging_are_left_alone(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """As in Convex, a function logs with ``console``. ``print`` and ``logging``
+    go where they always go: the dev server swaps no ``sys.stdout`` and adds
+    no logging handler (process-wide state, shared by every thread)."""
     app = App()
     app.query("logs:chatty", chatty)
     async with running(app) as (_, client):
-        await client.connect()
-        await client.send(
-            ModifyQuerySet(base_version=0, new_version=1, modifications=(add(0, "logs:chatty"),))
-        )
-        [update] = (await client.transition()).modifications
+        [update] = (await client.subscribed("logs:chatty")).modifications
         assert isinstance(update, QueryUpdated)
         assert update.log_lines == ("[LOG] 'hello'", "[WARN] 'careful'", "[INFO] 'n =' 3")
+    assert "printed\n" in capsys.readouterr().out
+    assert "logged" in [r.getMessage() for r in caplog.records]
 
 
 async def relay(ctx: Any, args: Mapping[str, ConvexValue]) -> ConvexValue:
@@ -401,11 +301,7 @@ async def test_action_runs_mutations_and_queries() -> None:
     app = chat_app()
     app.action("messages:relay", relay)
     async with running(app) as (_, client):
-        await client.connect()
-        await client.send(
-            ModifyQuerySet(base_version=0, new_version=1, modifications=(add(0, "messages:count"),))
-        )
-        await client.transition()
+        await client.subscribed("messages:count")
         await client.send(Action(request_id=0, udf_path="messages:relay", args={"body": "x"}))
         received = [await client.recv(), await client.recv()]
         [response] = [m for m in received if isinstance(m, ActionResponse)]
@@ -443,9 +339,7 @@ async def test_large_transitions_are_chunked_on_character_boundaries() -> None:
         assert covering.modifications == ()
         assert covering.end_version.ts >= (response.ts or 0)
 
-        await client.send(
-            ModifyQuerySet(base_version=0, new_version=1, modifications=(add(0, "messages:list"),))
-        )
+        await client.send(subscribe("messages:list"))
         transition, texts, _ = await recv_chunked(client, threshold)
         assert len(texts) > 10
         assert parse_server_message("".join(texts)) == transition
@@ -481,16 +375,15 @@ async def test_unknown_path_is_404() -> None:
 
 @pytest.mark.asyncio
 async def test_reconnect_with_an_observed_timestamp_is_accepted() -> None:
-    """§7's reconnect: a ``maxObservedTimestamp`` the server has reached is fine."""
+    """The captured reconnect (docs/protocol.md#first-frames): a ``maxObservedTimestamp`` the
+    server has reached is fine."""
     async with running() as (server, client):
         await client.send(send(0, "before"))
         committed = await client.recv()
         assert isinstance(committed, MutationResponse)
         assert committed.ts == server.engine.ts
         await client.connect(max_observed_timestamp=committed.ts)
-        await client.send(
-            ModifyQuerySet(base_version=0, new_version=1, modifications=(add(0, "messages:count"),))
-        )
+        await client.send(subscribe("messages:count"))
         transitions = [await client.transition(), await client.transition()]
         assert transitions[1].start_version == transitions[0].end_version
         assert updates(transitions[1]) == {0: 1.0}

@@ -16,29 +16,36 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from syncwire.devserver import Database, DevServer, MutationCtx
+from syncwire.devserver import Database
+from syncwire.devserver import DevServer
+from syncwire.devserver import MutationCtx
 from syncwire.devserver.example import chat_app
-from syncwire.devserver.state import DurableState, load_state, save_state
-from syncwire.protocol import (
-    ConvexInt64,
-    ModifyQuerySet,
-    MutationResponse,
-    json_to_convex,
-)
-from tests.devserver.test_cli_serve import serving
-from tests.devserver.test_faults import hello
-from tests.devserver.test_server import TIMEOUT, Client, add, documents, send, updates
+from syncwire.devserver.state import DurableState
+from syncwire.devserver.state import load_state
+from syncwire.devserver.state import save_state
+from syncwire.protocol import ConvexInt64
+from syncwire.protocol import ModifyQuerySet
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import json_to_convex
+from tests.devserver.wire import TIMEOUT
+from tests.devserver.wire import Client
+from tests.devserver.wire import add
+from tests.devserver.wire import documents
+from tests.devserver.wire import hello
+from tests.devserver.wire import send
+from tests.devserver.wire import updates
+from tests.helpers import serving
 
 
 def sample_database() -> Database:
     """Every kind of Convex value, and an id that was issued then deleted."""
     db = Database()
-    kept = db._new_id("messages")
-    db._put(
+    kept = db.new_id("messages")
+    db.put(
         "messages",
         {
             "_id": kept,
-            "_creationTime": db._creation_time(),
+            "_creationTime": db.next_creation_time(time.time() * 1000),
             "body": "hi",
             "n": ConvexInt64(-5),
             "f": 1.5,
@@ -46,7 +53,7 @@ def sample_database() -> Database:
             "list": [None, True, {"nested": "yes"}],
         },
     )
-    db._new_id("messages")  # deleted: never issued again, still "messages"
+    db.new_id("messages")  # deleted: never issued again, still "messages"
     return db
 
 
@@ -73,9 +80,10 @@ def test_round_trip(tmp_path: Path) -> None:
     assert loaded.ts == 123
     assert loaded.answers == answers
     assert list(loaded.answers) == ["s1", "s2"]  # least recently used first, kept
-    assert loaded.database._tables == db._tables
-    assert loaded.database._table_of == db._table_of
-    assert loaded.database._last_creation_time == db._last_creation_time
+    assert loaded.database.tables() == db.tables() == ["messages"]
+    assert loaded.database.documents("messages") == db.documents("messages")
+    assert loaded.database.issued_ids() == db.issued_ids()
+    assert loaded.database.last_creation_time == db.last_creation_time
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temporary left
 
 
@@ -177,7 +185,7 @@ async def test_commits_made_by_actions_are_kept(tmp_path: Path) -> None:
         await server.engine.mutation("counters:bump", {}, None)
     loaded = load_state(path)
     assert loaded is not None
-    assert [doc["n"] for doc in loaded.database._docs("counters")] == [1.0]
+    assert [doc["n"] for doc in loaded.database.documents("counters")] == [1.0]
 
 
 @pytest.mark.asyncio

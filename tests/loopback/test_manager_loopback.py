@@ -8,8 +8,11 @@ the right close reason reported to ``on_open`` and the right backoff class.
 The backoff class is checked exactly, from the delay the manager logs
 (``Attempting reconnect in <ms>ms``); against ``next_reconnect_at`` in the
 ``disconnected`` snapshot the state observer got at the fault; and end to end,
-from the time between the fault and the next handshake the server sees (at
-least the class's delay, and less than 0.25 s more). The scaled-down policy
+from the time between the fault and the next handshake the server sees: at
+least the class's delay and, on real time, not much more. "Not much" is a
+measured goal (``SLACK``, 0.25 s), asserted in the ``--full`` tier; the default
+tier allows ``LOADED_SLACK``, which only a reconnect that never comes (or waits
+for another timer) misses on a loaded, shared machine. The scaled-down policy
 in ``tests/manager/scripted_server.py`` gives every class a different delay
 (client 0.01 s, InternalServerError and the Unavailable errors 0.03 s,
 Unknown 0.05 s, overload 0.09 s).
@@ -26,40 +29,45 @@ from pathlib import Path
 
 import pytest
 
-from syncwire._core.backoff import CLIENT, UNKNOWN, BackoffPolicy, classify_disconnect_error
-from syncwire.protocol import (
-    ActionResponse,
-    AuthError,
-    FatalError,
-    Mutation,
-    MutationResponse,
-    ProtocolError,
-    QueryUpdated,
-    ServerMessage,
-    StateVersion,
-    Transition,
-    TransitionChunk,
-    encode_server_message,
-    parse_server_message,
-)
+from syncwire.backoff import CLIENT
+from syncwire.backoff import UNKNOWN
+from syncwire.backoff import BackoffPolicy
+from syncwire.backoff import classify_disconnect_error
+from syncwire.protocol import ActionResponse
+from syncwire.protocol import AuthError
+from syncwire.protocol import FatalError
+from syncwire.protocol import Mutation
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import ProtocolError
+from syncwire.protocol import QueryUpdated
+from syncwire.protocol import ServerMessage
+from syncwire.protocol import StateVersion
+from syncwire.protocol import Transition
+from syncwire.protocol import encode_server_message
+from syncwire.protocol import parse_server_message
 from syncwire.transport import WebSocketsTransport
-from tests.manager.scripted_server import (
-    INACTIVITY,
-    PING,
-    TIMEOUT,
-    Recorder,
-    Script,
-    ScriptedServer,
-    Session,
-    assert_connect_came_first,
-    expected_delay,
-    make_manager,
-    scripted_server,
-    until,
-)
+from tests.helpers import Recorder
+from tests.helpers import chunked
+from tests.helpers import until
+from tests.manager.scripted_server import INACTIVITY
+from tests.manager.scripted_server import PING
+from tests.manager.scripted_server import TIMEOUT
+from tests.manager.scripted_server import Script
+from tests.manager.scripted_server import ScriptedServer
+from tests.manager.scripted_server import Session
+from tests.manager.scripted_server import assert_connect_came_first
+from tests.manager.scripted_server import expected_delay
+from tests.manager.scripted_server import scaled_manager
+from tests.manager.scripted_server import scripted_server
+from tests.manager.scripted_server import scripted_session
 
 SLACK = 0.25
-"""How much later than its backoff delay a reconnect may reach the server on real time."""
+"""The goal (``--full``): how much later than its backoff delay a reconnect may reach
+the server on real time."""
+LOADED_SLACK = 5.0
+"""The default tier's bound on the same: a stall of a loaded machine is no failure; a
+reconnect that never comes is one (one that waits for the inactivity threshold reports
+the wrong reason, and one scheduled with the wrong class logs the wrong delay)."""
 
 
 def response(request_id: int, result: str = "") -> MutationResponse:
@@ -74,23 +82,6 @@ def transition(query_set: int, value: str = "v") -> Transition:
         end_version=StateVersion(query_set=query_set + 1, identity=0, ts=query_set + 1),
         modifications=(QueryUpdated(query_id=0, value=value, log_lines=(), journal=None),),
     )
-
-
-def chunks(message: Transition, parts: int, transition_id: str) -> list[str]:
-    """``message`` as ``parts`` TransitionChunk frames."""
-    text = encode_server_message(message)
-    size = -(-len(text) // parts)
-    return [
-        encode_server_message(
-            TransitionChunk(
-                chunk=text[i * size : (i + 1) * size],
-                part_number=i,
-                total_parts=parts,
-                transition_id=transition_id,
-            )
-        )
-        for i in range(parts)
-    ]
 
 
 def protocol_error(frame: str) -> str:
@@ -110,9 +101,11 @@ async def recovers(
     to: int = 1,
     retries: int = 0,
     fault_at: float | None = None,
+    slack: float = LOADED_SLACK,
 ) -> Session:
     """The fault on connection ``to - 1`` ends in a new open (connection ``to``) reporting
-    ``reason``, after the delay of ``reason_class``; returns the new connection."""
+    ``reason``, after the delay of ``reason_class`` and within ``slack`` of it on real
+    time; returns the new connection."""
     index = to  # the new connection's number, and its connection_count
     faulty = server.sessions[index - 1]
     new = await server.session(index)
@@ -125,12 +118,12 @@ async def recovers(
     assert recorder.reconnect_delays_ms()[index - 1] == round(delay * 1000)
     # ...and the snapshot the observer got at the fault agrees. (One "disconnected" per
     # fault: the faults here never fail a handshake.) On a loaded machine the observer
-    # may run a few ms after the core's step, but never before it.
+    # may run a little after the core's step, but never before it.
     noted_at, disconnected = recorder.disconnects()[index - 1]
     assert disconnected.last_close_reason == reason
     assert disconnected.connection_retries == retries + 1
     assert disconnected.next_reconnect_at is not None
-    assert delay - SLACK < disconnected.next_reconnect_at - noted_at <= delay + 1e-6, (
+    assert delay - slack < disconnected.next_reconnect_at - noted_at <= delay + 1e-6, (
         disconnected.next_reconnect_at - noted_at,
         delay,
     )
@@ -147,7 +140,7 @@ async def recovers(
     # fault, and not much later.
     start = faulty.fault_at if fault_at is None else fault_at
     assert start is not None, "the script did not mark its fault"
-    assert delay - 0.001 <= new.requested_at - start < delay + SLACK, (
+    assert delay - 0.001 <= new.requested_at - start < delay + slack, (
         new.requested_at - start,
         delay,
     )
@@ -211,22 +204,24 @@ SERVER_CLOSES = {
 @pytest.mark.asyncio
 @pytest.mark.parametrize("case", SERVER_CLOSES.values(), ids=SERVER_CLOSES.keys())
 async def test_server_close_recovers_with_its_reason_and_backoff_class(
-    case: ServerClose, caplog: pytest.LogCaptureFixture
+    case: ServerClose, caplog: pytest.LogCaptureFixture, full: bool
 ) -> None:
+    """``--full`` also measures how soon after its delay the reconnect comes (``SLACK``)."""
     assert classify_disconnect_error(case.reason) == case.reason_class
     caplog.set_level(logging.INFO, "syncwire.manager")
-    async with scripted_server(case.script) as server:
-        recorder = make_manager(server.url)
-        assert recorder.manager is not None
-        try:
-            await server.session(0)
-            await recovers(server, recorder, reason=case.reason, reason_class=case.reason_class)
-            assert_connect_came_first(server, recorder)
-            expected_errors = [] if case.disconnect_error is None else [case.disconnect_error]
-            assert recorder.disconnect_errors == expected_errors
-            assert f"after disconnect due to {case.reason}" in caplog.text
-        finally:
-            await recorder.manager.terminate()
+    async with scripted_session(case.script) as (server, recorder):
+        await server.session(0)
+        await recovers(
+            server,
+            recorder,
+            reason=case.reason,
+            reason_class=case.reason_class,
+            slack=SLACK if full else LOADED_SLACK,
+        )
+        assert_connect_came_first(server, recorder)
+        expected_errors = [] if case.disconnect_error is None else [case.disconnect_error]
+        assert recorder.disconnect_errors == expected_errors
+        assert f"after disconnect due to {case.reason}" in caplog.text
 
 
 # --------------------------------------------------------------------------- bad input
@@ -239,8 +234,8 @@ class BadInput:
 
 
 TRANSITION = transition(7)
-PARTS_A = chunks(TRANSITION, 3, "A")
-PARTS_B = chunks(transition(9), 3, "B")
+PARTS_A = chunked(encode_server_message(TRANSITION), 3, "A")
+PARTS_B = chunked(encode_server_message(transition(9)), 3, "B")
 
 BAD_INPUTS = {
     "malformed JSON": BadInput(
@@ -275,20 +270,15 @@ async def test_bad_input_recovers_with_client_backoff(
         await asyncio.wait_for(session.ended.wait(), TIMEOUT)
 
     caplog.set_level(logging.ERROR, "syncwire.manager")
-    async with scripted_server(script) as server:
-        recorder = make_manager(server.url)
-        assert recorder.manager is not None
-        try:
-            await server.session(0)
-            await recovers(server, recorder, reason=case.reason, reason_class=CLIENT)
-            assert_connect_came_first(server, recorder)
-            assert server.sessions[0].close_received() == 1000
-            assert recorder.messages == []
-            errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-            assert len(errors) == 1
-            assert errors[0].startswith(case.reason + " (")
-        finally:
-            await recorder.manager.terminate()
+    async with scripted_session(script) as (server, recorder):
+        await server.session(0)
+        await recovers(server, recorder, reason=case.reason, reason_class=CLIENT)
+        assert_connect_came_first(server, recorder)
+        assert server.sessions[0].close_received() == 1000
+        assert recorder.messages == []
+        errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(errors) == 1
+        assert errors[0].startswith(case.reason + " (")
 
 
 @pytest.mark.asyncio
@@ -309,26 +299,21 @@ async def test_a_non_chunk_mid_sequence_is_processed_and_drops_the_buffer() -> N
         await session.send(PARTS_A[1])
         await asyncio.wait_for(session.ended.wait(), TIMEOUT)
 
-    async with scripted_server(control, interrupted) as server:
-        recorder = make_manager(server.url)
-        assert recorder.manager is not None
-        try:
-            await server.session(0)
-            ise = "InternalServerError"
-            await recovers(server, recorder, reason=ise, reason_class=ise)
-            assert recorder.messages[0] == TRANSITION
-            await recovers(
-                server,
-                recorder,
-                reason="InvalidTransitionChunk: TransitionChunk part 1 arrived first, expected 0",
-                reason_class=CLIENT,
-                to=2,
-                retries=1,
-            )
-            assert recorder.messages == [TRANSITION, response(1)]
-            assert_connect_came_first(server, recorder)
-        finally:
-            await recorder.manager.terminate()
+    async with scripted_session(control, interrupted) as (server, recorder):
+        await server.session(0)
+        ise = "InternalServerError"
+        await recovers(server, recorder, reason=ise, reason_class=ise)
+        assert recorder.messages[0] == TRANSITION
+        await recovers(
+            server,
+            recorder,
+            reason="InvalidTransitionChunk: TransitionChunk part 1 arrived first, expected 0",
+            reason_class=CLIENT,
+            to=2,
+            retries=1,
+        )
+        assert recorder.messages == [TRANSITION, response(1)]
+        assert_connect_came_first(server, recorder)
 
 
 # --------------------------------------------------------------------------- silence
@@ -339,31 +324,26 @@ async def test_a_silent_server_is_left_after_the_inactivity_threshold() -> None:
     async def silent(session: Session) -> None:
         await session.silent()
 
-    async with scripted_server(silent) as server:
-        recorder = make_manager(server.url)
-        assert recorder.manager is not None
-        try:
-            first = await server.session(0)
-            # The threshold runs from the socket's creation; the handshake request is
-            # the server's earliest sight of it.
-            new = await recovers(
-                server,
-                recorder,
-                reason="InactiveServer",
-                reason_class=CLIENT,
-                fault_at=first.requested_at + INACTIVITY,
-            )
-            assert new.requested_at - first.requested_at >= INACTIVITY
-            # The client closed the silent socket properly (in the background).
-            await asyncio.wait_for(first.ended.wait(), TIMEOUT)
-            assert first.close_received() == 1000
-            # A pinging server keeps the connection, well past the threshold.
-            await asyncio.sleep(2 * INACTIVITY)
-            assert server.attempts == 2
-            assert recorder.manager.connection_state().is_connected
-            assert_connect_came_first(server, recorder)
-        finally:
-            await recorder.manager.terminate()
+    async with scripted_session(silent) as (server, recorder):
+        first = await server.session(0)
+        # The threshold runs from the socket's creation; the handshake request is
+        # the server's earliest sight of it.
+        new = await recovers(
+            server,
+            recorder,
+            reason="InactiveServer",
+            reason_class=CLIENT,
+            fault_at=first.requested_at + INACTIVITY,
+        )
+        assert new.requested_at - first.requested_at >= INACTIVITY
+        # The client closed the silent socket properly (in the background).
+        await asyncio.wait_for(first.ended.wait(), TIMEOUT)
+        assert first.close_received() == 1000
+        # A pinging server keeps the connection, well past the threshold.
+        await asyncio.sleep(2 * INACTIVITY)
+        assert server.attempts == 2
+        assert recorder.manager.connection_state().is_connected
+        assert_connect_came_first(server, recorder)
 
 
 # --------------------------------------------------------------------------- size limit
@@ -388,11 +368,10 @@ async def test_the_message_size_limit_is_inclusive() -> None:
         await asyncio.wait_for(session.ended.wait(), TIMEOUT)
 
     async with scripted_server(sizes) as server:
-        recorder = make_manager(
+        recorder = scaled_manager(
             server.url,
             transport=WebSocketsTransport(max_message_size=LIMIT),
         )
-        assert recorder.manager is not None
         try:
             await server.session(0)
             await recovers(server, recorder, reason="MessageTooLarge", reason_class=CLIENT)
@@ -408,21 +387,18 @@ async def test_the_message_size_limit_is_inclusive() -> None:
 async def test_an_oversized_message_is_logged_with_a_real_size(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Rule 15: bad input is logged at error with its size; -1 is not a size."""
+    """Bad input is logged at error with its size; -1 is not a size (docs/manager.md#bad-input)."""
 
     async def oversized(session: Session) -> None:
         await session.send(message_of_size(LIMIT + 1, 1))
         await asyncio.wait_for(session.ended.wait(), TIMEOUT)
 
     caplog.set_level(logging.ERROR, "syncwire.manager")
-    async with scripted_server(oversized) as server:
-        recorder = make_manager(server.url, transport=WebSocketsTransport(max_message_size=LIMIT))
-        assert recorder.manager is not None
-        try:
-            await server.session(0)
-            await recovers(server, recorder, reason="MessageTooLarge", reason_class=CLIENT)
-        finally:
-            await recorder.manager.terminate()
+    async with scripted_session(
+        oversized, transport=WebSocketsTransport(max_message_size=LIMIT)
+    ) as (server, recorder):
+        await server.session(0)
+        await recovers(server, recorder, reason="MessageTooLarge", reason_class=CLIENT)
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
     assert errors[0].startswith("MessageTooLarge")
@@ -433,8 +409,9 @@ async def test_an_oversized_message_is_logged_with_a_real_size(
 async def test_a_text_frame_that_is_not_utf8_is_bad_input(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Rule 15: malformed input from the server is answered like the other bad input
-    (reconnect with class client, an error log), and it is not a server disconnect."""
+    """Malformed input from the server is answered like the other bad input
+    (reconnect with class client, an error log), and it is not a server disconnect
+    (docs/manager.md#bad-input)."""
 
     async def not_utf8(session: Session) -> None:
         session.fault()
@@ -442,19 +419,14 @@ async def test_a_text_frame_that_is_not_utf8_is_bad_input(
         await asyncio.wait_for(session.ended.wait(), TIMEOUT)
 
     caplog.set_level(logging.INFO, "syncwire.manager")
-    async with scripted_server(not_utf8) as server:
-        recorder = make_manager(server.url)
-        assert recorder.manager is not None
-        try:
-            await server.session(1)
-            await until(lambda: len(recorder.opens) == 2, "the reconnect")
-            reason = recorder.opens[1][1].last_close_reason
-            assert reason is not None
-            assert recorder.disconnect_errors == []
-            assert any(r.levelno == logging.ERROR for r in caplog.records)
-            await recovers(server, recorder, reason=reason, reason_class=CLIENT)
-        finally:
-            await recorder.manager.terminate()
+    async with scripted_session(not_utf8) as (server, recorder):
+        await server.session(1)
+        await until(lambda: len(recorder.opens) == 2, "the reconnect")
+        reason = recorder.opens[1][1].last_close_reason
+        assert reason is not None
+        assert recorder.disconnect_errors == []
+        assert any(r.levelno == logging.ERROR for r in caplog.records)
+        await recovers(server, recorder, reason=reason, reason_class=CLIENT)
 
 
 # --------------------------------------------------------------------------- send failure
@@ -474,9 +446,8 @@ async def test_a_failed_write_reconnects_with_failed_to_send_message(
     """
     caplog.set_level(logging.INFO, "syncwire.manager")
     async with scripted_server() as server:
-        recorder = make_manager(server.url)
+        recorder = scaled_manager(server.url)
         manager = recorder.manager
-        assert manager is not None
         try:
             session = await server.session(0)
             session.reset()
@@ -514,7 +485,7 @@ async def test_on_message_gets_every_valid_message_in_order() -> None:
     frames: list[str] = []
     for i, message in enumerate(messages):
         if isinstance(message, Transition) and message.start_version.query_set == 20:
-            frames.extend(chunks(message, 4, "big"))
+            frames.extend(chunked(encode_server_message(message), 4, "big"))
         else:
             frames.append(encode_server_message(message))
         if i % 5 == 0:
@@ -523,17 +494,12 @@ async def test_on_message_gets_every_valid_message_in_order() -> None:
     async def burst(session: Session) -> None:
         await session.send(*frames, fault=False)
 
-    async with scripted_server(burst) as server:
-        recorder = make_manager(server.url)
-        assert recorder.manager is not None
-        try:
-            await until(lambda: len(recorder.messages) >= len(messages), "every message")
-            assert recorder.messages == messages
-            assert server.attempts == 1
-            assert recorder.manager.connection_state().is_connected
-            assert_connect_came_first(server, recorder)
-        finally:
-            await recorder.manager.terminate()
+    async with scripted_session(burst) as (server, recorder):
+        await until(lambda: len(recorder.messages) >= len(messages), "every message")
+        assert recorder.messages == messages
+        assert server.attempts == 1
+        assert recorder.manager.connection_state().is_connected
+        assert_connect_came_first(server, recorder)
 
 
 # --------------------------------------------------------------------------- reconnect chain
@@ -560,26 +526,21 @@ async def test_connect_comes_first_on_every_reconnect_and_backoff_grows() -> Non
         drop,
         sync_then_overload,
     ]
-    async with scripted_server(*scripts) as server:
-        recorder = make_manager(server.url, Recorder(synced=True))
-        assert recorder.manager is not None
-        try:
-            await server.session(0)
-            ise = "InternalServerError"
-            await recovers(server, recorder, reason=ise, reason_class=ise)
-            await recovers(server, recorder, reason=ise, reason_class=ise, to=2, retries=1)
-            garbage = "InvalidServerMessage: " + protocol_error("garbage")
-            await recovers(server, recorder, reason=garbage, reason_class=CLIENT, to=3, retries=2)
-            dropped = "closed with code 1006"
-            await recovers(server, recorder, reason=dropped, reason_class=UNKNOWN, to=4, retries=3)
-            overload = "SubscriptionsWorkerFullError"
-            await recovers(server, recorder, reason=overload, reason_class=overload, to=5)
-            # Two Pings came before the response and did not reset the retries.
-            assert recorder.retries_seen == [4]
-            assert recorder.messages == [response(1)]
-            assert_connect_came_first(server, recorder)
-        finally:
-            await recorder.manager.terminate()
+    async with scripted_session(*scripts, recorder=Recorder(synced=True)) as (server, recorder):
+        await server.session(0)
+        ise = "InternalServerError"
+        await recovers(server, recorder, reason=ise, reason_class=ise)
+        await recovers(server, recorder, reason=ise, reason_class=ise, to=2, retries=1)
+        garbage = "InvalidServerMessage: " + protocol_error("garbage")
+        await recovers(server, recorder, reason=garbage, reason_class=CLIENT, to=3, retries=2)
+        dropped = "closed with code 1006"
+        await recovers(server, recorder, reason=dropped, reason_class=UNKNOWN, to=4, retries=3)
+        overload = "SubscriptionsWorkerFullError"
+        await recovers(server, recorder, reason=overload, reason_class=overload, to=5)
+        # Two Pings came before the response and did not reset the retries.
+        assert recorder.retries_seen == [4]
+        assert recorder.messages == [response(1)]
+        assert_connect_came_first(server, recorder)
 
 
 # --------------------------------------------------------------------------- stop, terminate
@@ -593,9 +554,8 @@ machine closes before the test gets to run."""
 @pytest.mark.asyncio
 async def test_stop_returns_once_the_server_saw_the_close_and_stays_stopped() -> None:
     async with scripted_server(closing(4040, "")) as server:
-        recorder = make_manager(server.url, backoff=SLOW_RECONNECT)
+        recorder = scaled_manager(server.url, backoff=SLOW_RECONNECT)
         manager = recorder.manager
-        assert manager is not None
         try:
             # Stopping while a reconnect is scheduled cancels it.
             await server.session(0)
@@ -603,7 +563,9 @@ async def test_stop_returns_once_the_server_saw_the_close_and_stays_stopped() ->
             assert manager.connection_state().next_reconnect_at is not None
             await asyncio.wait_for(manager.stop(), TIMEOUT)
             assert manager.socket_state() == "stopped"
-            assert manager.connection_state().next_reconnect_at is None
+            assert manager.connection_state().next_reconnect_at is None, "nothing scheduled"
+            # And nothing comes when the cancelled reconnect was due (a stall only delays
+            # a wrong reconnect past this window: it cannot fail the test).
             await asyncio.sleep(SLOW_RECONNECT.unknown_initial + 0.1)
             assert server.attempts == 1
             # Stopping a ready socket: returns only once the server has the close frame.
@@ -614,7 +576,8 @@ async def test_stop_returns_once_the_server_saw_the_close_and_stays_stopped() ->
             await asyncio.wait_for(manager.stop(), TIMEOUT)
             assert session.close_received() == 1000
             assert manager.socket_state() == "stopped"
-            await asyncio.sleep(0.1)
+            assert manager.connection_state().next_reconnect_at is None, "nothing scheduled"
+            await asyncio.sleep(10 * SLOW_RECONNECT.client_initial)  # when one would be due
             assert server.attempts == 2
             assert_connect_came_first(server, recorder)
         finally:
@@ -665,9 +628,8 @@ async def test_terminate_leaves_no_task_and_no_socket(when: str) -> None:
     assert {t for t in asyncio.all_tasks() if not server_task(t)} == {test_task}
     scripts = [closing(4040, "")] if when == "disconnected" else []
     async with scripted_server(*scripts) as server:
-        recorder = make_manager(server.url, backoff=SLOW_RECONNECT)
+        recorder = scaled_manager(server.url, backoff=SLOW_RECONNECT)
         manager = recorder.manager
-        assert manager is not None
         try:
             if when == "ready":
                 session = await server.session(0)

@@ -1,5 +1,5 @@
 """No user token in any log record, exception text or repr, through a full reconnect
-scenario on loopback with every logger at DEBUG (spec §3, "Logging and secrets").
+scenario on loopback with every logger at DEBUG (docs/manager.md#logging).
 
 The sentinel is a random 40-character JWT-like string, sent in
 ``Authenticate(token_type="User")`` from ``on_open`` on every (re)connect. A
@@ -19,35 +19,30 @@ from __future__ import annotations
 import logging
 import secrets
 import string
-import sys
 from collections.abc import Callable
-from types import FrameType
-from typing import Any
 
 import pytest
 
-from syncwire.protocol import (
-    Authenticate,
-    ClientMessage,
-    MutationResponse,
-    ProtocolError,
-    encode_server_message,
-    parse_client_message,
-    parse_server_message,
-)
+from syncwire.protocol import Authenticate
+from syncwire.protocol import ClientMessage
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import ProtocolError
+from syncwire.protocol import encode_server_message
+from syncwire.protocol import parse_client_message
+from syncwire.protocol import parse_server_message
 from syncwire.transport import WebSocketsTransport
 from syncwire.transport.websockets import LOGGER_NAME
-from tests.manager.scripted_server import (
-    INACTIVITY,
-    Recorder,
-    Session,
-    make_manager,
-    scripted_server,
-    until,
-)
+from tests.helpers import ExceptionTexts
+from tests.helpers import Recorder
+from tests.helpers import fragments
+from tests.helpers import leaks
+from tests.helpers import until
+from tests.manager.scripted_server import INACTIVITY
+from tests.manager.scripted_server import Session
+from tests.manager.scripted_server import scaled_manager
+from tests.manager.scripted_server import scripted_server
 
 LIMIT = 4096
-WINDOW = 8
 _ALPHABET = string.ascii_letters + string.digits + "-_"
 
 
@@ -62,69 +57,8 @@ def sentinel_token() -> str:
     return token
 
 
-def fragments(token: str) -> set[str]:
-    return {token[i : i + WINDOW] for i in range(len(token) - WINDOW + 1)}
-
-
-def leaks(text: str, pieces: set[str]) -> list[str]:
-    return sorted(piece for piece in pieces if piece in text)
-
-
-# How generators and coroutines return values (StopIteration's "text" is the value
-# returned, e.g. a frame that a future resolved to): control flow, not errors.
-_CONTROL_FLOW = (StopIteration, StopAsyncIteration, GeneratorExit)
-
-
-class ExceptionTexts:
-    """Records the text of every exception raised in Python code while active.
-
-    A ``sys.settrace`` hook with line events off: it sees each exception where it
-    is raised and in every frame it passes through, caught or not, including
-    ones the manager handles silently. Generator and coroutine returns
-    (``StopIteration`` and kin) are control flow and are skipped. (It replaces
-    any other tracer, such as coverage, for the duration.)
-    """
-
-    def __init__(self) -> None:
-        self.texts: set[str] = set()
-        self.types: set[str] = set()
-        self.failures: list[str] = []
-
-    def _call(self, frame: FrameType, event: str, arg: Any) -> Any:
-        frame.f_trace_lines = False
-        return self._local
-
-    def _local(self, frame: FrameType, event: str, arg: Any) -> Any:
-        if event == "exception" and not isinstance(arg[1], _CONTROL_FLOW):
-            exc = arg[1]
-            self.types.add(type(exc).__name__)
-            try:
-                self.texts.add(f"{exc!s} {exc!r}")
-            except Exception as error:  # a tracer that raises is switched off: never raise
-                self.failures.append(f"{type(exc).__name__}: {type(error).__name__}")
-        return self._local
-
-    def __enter__(self) -> ExceptionTexts:
-        self._previous = sys.gettrace()
-        sys.settrace(self._call)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        sys.settrace(self._previous)
-
-
 def opened(recorder: Recorder, index: int) -> Callable[[], bool]:
     return lambda: len(recorder.opens) > index
-
-
-@pytest.fixture
-def every_logger_at_debug(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    caplog.set_level(logging.DEBUG)
-    for name in list(logging.root.manager.loggerDict):
-        caplog.set_level(logging.DEBUG, logger=name)
-    for name in ("websockets", "websockets.client", "syncwire", "asyncio", LOGGER_NAME):
-        caplog.set_level(logging.DEBUG, logger=name)
-    return caplog
 
 
 @pytest.mark.asyncio
@@ -159,9 +93,7 @@ async def test_no_token_in_logs_exceptions_or_reprs(
     transport = WebSocketsTransport(max_message_size=LIMIT)
     with ExceptionTexts() as raised:
         async with scripted_server(internal_error, garbage, silent, oversized) as server:
-            make_manager(server.url, recorder, transport=transport)
-            manager = recorder.manager
-            assert manager is not None
+            manager = scaled_manager(server.url, recorder, transport=transport).manager
             try:
                 for index in range(5):
                     await server.session(index)
@@ -199,7 +131,9 @@ async def test_no_token_in_logs_exceptions_or_reprs(
     frame_size = len(auth_frames[0].encode())
     assert any(r.name == LOGGER_NAME and r.args == (f"TEXT [{frame_size} bytes]",) for r in records)
     # ...and the exception collector saw the faults' exceptions.
-    assert {"ProtocolError", "ConnectionClosed", "MessageTooLarge"} <= raised.types, raised.types
+    assert {"ProtocolError", "ConnectionClosedError", "MessageTooLargeError"} <= raised.types, (
+        raised.types
+    )
     assert any(garbage_error in text for text in raised.texts)
     assert not raised.failures
     # The leak check itself finds an 8-character piece, and lets the allowed 7 through.

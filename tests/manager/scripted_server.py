@@ -12,46 +12,46 @@ real sockets.
   every ``PING_INTERVAL`` until the connection ends. It records, per
   connection, the loop time the handshake request arrived and every text
   frame received.
-- ``Recorder`` and ``make_manager``: a manager with the default transport,
-  thresholds scaled down, no jitter, and callbacks that record what happened
-  with loop times. ``on_open`` sends ``Connect`` (and whatever else the test
-  asks), as the sync client does.
+- ``scaled_manager``: ``tests.helpers.make_manager`` (a ``Recorder``'s
+  callbacks, no jitter) with the default transport and the thresholds scaled
+  down to ``INACTIVITY`` and ``POLICY``.
+- ``scripted_session``: the two together, the manager terminated at the end.
 
-Every wait is bounded by ``TIMEOUT``.
+Every wait is bounded: by ``TIMEOUT``, or by ``until``'s ``DEADLINE``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import logging
-import re
 import socket
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
 
-import pytest
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
+from websockets.http11 import Request
+from websockets.http11 import Response
 
-from syncwire._core.backoff import SERVER_DISCONNECT_ERRORS, BackoffPolicy, next_backoff
-from syncwire.manager import (
-    ConnectionState,
-    OnMessageResponse,
-    ReconnectMetadata,
-    WebSocketManager,
-)
-from syncwire.protocol import (
-    ClientMessage,
-    Connect,
-    Ping,
-    ServerMessage,
-    encode_server_message,
-    parse_client_message,
-)
+from syncwire.backoff import SERVER_DISCONNECT_ERRORS
+from syncwire.backoff import BackoffPolicy
+from syncwire.backoff import next_backoff
+from syncwire.protocol import ClientMessage
+from syncwire.protocol import Connect
+from syncwire.protocol import Ping
+from syncwire.protocol import encode_server_message
+from syncwire.protocol import parse_client_message
+from tests.helpers import Recorder
+from tests.helpers import make_manager
+from tests.helpers import no_jitter
+from tests.helpers import now
+from tests.helpers import until
 from tests.transport.servers import websocket_server
 
 TIMEOUT = 5.0
@@ -71,31 +71,9 @@ POLICY = BackoffPolicy(
 PING = encode_server_message(Ping())
 
 
-def no_jitter() -> float:
-    return 0.5
-
-
 def expected_delay(reason_class: str, retries: int = 0) -> float:
     """The delay POLICY gives ``reason_class`` after ``retries`` reconnects, without jitter."""
     return next_backoff(reason_class, retries, no_jitter, POLICY)
-
-
-def now() -> float:
-    return asyncio.get_running_loop().time()
-
-
-async def until(predicate: Callable[[], bool], what: str) -> None:
-    """Wait (polling every 2 ms) until ``predicate()`` holds; fail after ``TIMEOUT``.
-
-    Polling, not an Event: the predicates read state that callbacks and the
-    manager change, and no one is there to set an Event for them.
-    """
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            while not predicate():  # noqa: ASYNC110 - see above
-                await asyncio.sleep(0.002)
-    except TimeoutError:
-        pytest.fail(f"timed out after {TIMEOUT} s waiting for {what}")
 
 
 # --------------------------------------------------------------------------- server
@@ -262,99 +240,27 @@ async def scripted_server(*scripts: Script) -> AsyncIterator[ScriptedServer]:
 
 # --------------------------------------------------------------------------- client
 
-_manager_loggers = itertools.count()
-_RECONNECT_IN = re.compile(r"Attempting reconnect in (\d+)ms")
 
-
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-def _manager_logger(lines: _Lines) -> logging.Logger:
-    """A fresh child of ``syncwire.manager`` (so caplog still sees everything) that
-    also hands its lines to ``lines``, at INFO or below whatever the test set."""
-    logger = logging.getLogger(f"syncwire.manager.loopback{next(_manager_loggers)}")
-    parent = logging.getLogger("syncwire.manager")
-    logger.setLevel(min(logging.INFO, parent.getEffectiveLevel()))
-    logger.addHandler(lines)
-    return logger
-
-
-@dataclass(eq=False)
-class Recorder:
-    """The manager's callbacks, recording what they were told and when (loop time)."""
-
-    manager: WebSocketManager | None = None
-    also_send: Callable[[ReconnectMetadata], Sequence[ClientMessage]] = lambda _: ()
-    """Messages ``on_open`` sends after Connect (e.g. Authenticate)."""
-    synced: bool = False
-    opens: list[tuple[float, ReconnectMetadata]] = field(default_factory=list)
-    messages: list[ServerMessage] = field(default_factory=list)
-    states: list[tuple[float, ConnectionState]] = field(default_factory=list)
-    disconnect_errors: list[str] = field(default_factory=list)
-    sent: list[ClientMessage] = field(default_factory=list)
-    retries_seen: list[int] = field(default_factory=list)
-    """``connection_retries`` as ``on_message`` saw it, per message."""
-    log: _Lines = field(default_factory=_Lines)
-    """The manager's log lines (INFO and up, or more if the test lowered the level)."""
-
-    def reconnect_delays_ms(self) -> list[int]:
-        """The delays of the manager's ``Attempting reconnect in <ms>ms`` lines, in order:
-        the backoff the core computed, exactly, whatever the load on the machine."""
-        return [int(m.group(1)) for line in self.log.lines if (m := _RECONNECT_IN.search(line))]
-
-    def on_open(self, metadata: ReconnectMetadata) -> None:
-        self.opens.append((now(), metadata))
-        assert self.manager is not None
-        connect = Connect(
-            connection_count=metadata.connection_count,
-            last_close_reason=metadata.last_close_reason,
-            client_ts=metadata.client_ts,
-            session_id="loopback",
-        )
-        for message in (connect, *self.also_send(metadata)):
-            self.sent.append(message)
-            assert self.manager.send_message(message)
-
-    def on_message(self, message: ServerMessage) -> OnMessageResponse:
-        self.messages.append(message)
-        assert self.manager is not None
-        self.retries_seen.append(self.manager.connection_state().connection_retries)
-        return OnMessageResponse(has_synced_past_last_reconnect=self.synced)
-
-    def on_state_change(self, state: ConnectionState) -> None:
-        self.states.append((now(), state))
-
-    def disconnects(self) -> list[tuple[float, ConnectionState]]:
-        """The recorded changes to ``disconnected``, each with its loop time."""
-        return [(at, state) for at, state in self.states if state.state == "disconnected"]
-
-
-def make_manager(url: str, recorder: Recorder | None = None, **options: object) -> Recorder:
-    """A manager with the default transport (unless ``transport=`` is given), scaled-down
-    thresholds and no jitter; returns its recorder (``recorder.manager`` is the manager)."""
-    recorder = recorder or Recorder()
-    settings: dict[str, object] = {
-        "inactivity_threshold": INACTIVITY,
-        "backoff": POLICY,
-        "rand": no_jitter,
-        "logger": _manager_logger(recorder.log),
-    }
-    settings.update(options)
-    recorder.manager = WebSocketManager(
-        url,
-        on_open=recorder.on_open,
-        on_message=recorder.on_message,
-        on_server_disconnect_error=recorder.disconnect_errors.append,
-        on_state_change=recorder.on_state_change,
-        **settings,  # type: ignore[arg-type]
+def scaled_manager(url: str, recorder: Recorder | None = None, **options: Any) -> Recorder:
+    """``make_manager`` with the thresholds scaled down (``INACTIVITY``, ``POLICY``)
+    unless ``options`` say otherwise; returns its recorder."""
+    return make_manager(
+        url, recorder, **{"inactivity_threshold": INACTIVITY, "backoff": POLICY, **options}
     )
-    return recorder
+
+
+@contextlib.asynccontextmanager
+async def scripted_session(
+    *scripts: Script, recorder: Recorder | None = None, **options: Any
+) -> AsyncIterator[tuple[ScriptedServer, Recorder]]:
+    """``scripted_server(*scripts)`` and a ``scaled_manager(**options)`` on it, which
+    is terminated on the way out."""
+    async with scripted_server(*scripts) as server:
+        recorder = scaled_manager(server.url, recorder, **options)
+        try:
+            yield server, recorder
+        finally:
+            await recorder.manager.terminate()
 
 
 def assert_connect_came_first(server: ScriptedServer, recorder: Recorder) -> None:

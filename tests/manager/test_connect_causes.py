@@ -13,26 +13,27 @@ import logging
 
 import pytest
 
-from syncwire.manager import OnMessageResponse, WebSocketManager
-from syncwire.protocol import Event, ServerMessage
+from syncwire.errors import ConnectError
+from syncwire.manager import OnMessageResponse
+from syncwire.manager import WebSocketManager
+from syncwire.protocol import Event
+from syncwire.protocol import ServerMessage
 from syncwire.testing import FakeTransport
-from syncwire.transport import ConnectFailed
-from tests.manager.test_driver import URL, bare_manager, now
-
-RESPONSE = (
-    '{"type":"MutationResponse","requestId":1,"success":true,"result":null,'
-    '"ts":"AAAAAAAAAAA=","logLines":[]}'
-)
+from tests.helpers import RESPONSE
+from tests.helpers import URL
+from tests.helpers import bare_manager
+from tests.helpers import no_jitter
+from tests.helpers import now
 
 
 @pytest.mark.asyncio
 async def test_last_error_follows_the_attempts(caplog: pytest.LogCaptureFixture) -> None:
     fake = FakeTransport()
-    manager = bare_manager(URL, transport=fake, rand=lambda: 0.5)
+    manager = bare_manager(URL, transport=fake, rand=no_jitter)
     with caplog.at_level(logging.WARNING, "syncwire.manager"):
         async with manager:
             before = manager.last_error
-            (await fake.next_connection()).refuse(ConnectFailed("x", cause="the cause"))
+            (await fake.next_connection()).refuse(ConnectError("x", cause="the cause"))
             await asyncio.sleep(0)
             assert (before, manager.last_error) == (None, "the cause")
             (await fake.next_connection()).accept()
@@ -51,7 +52,7 @@ async def test_a_transport_that_breaks_its_contract_is_named_too() -> None:
         async def connect(self, url: str) -> None:
             raise ValueError("not a TransportError")
 
-    manager = bare_manager(URL, transport=Broken(), rand=lambda: 0.5)
+    manager = bare_manager(URL, transport=Broken(), rand=no_jitter)
     async with manager:
         await asyncio.sleep(0)
         assert manager.last_error == "cannot connect: the transport raised ValueError"
@@ -69,7 +70,7 @@ async def test_halt_from_a_callback_stops_at_once_and_leaves_no_task() -> None:
 
     tasks = asyncio.all_tasks()
     manager = WebSocketManager(
-        URL, on_open=lambda _: None, on_message=on_message, transport=fake, rand=lambda: 0.5
+        URL, on_open=lambda _: None, on_message=on_message, transport=fake, rand=no_jitter
     )
     holder.append(manager)
     server = (await fake.next_connection()).accept().server

@@ -4,98 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from syncwire._core.backoff import BackoffPolicy
-from syncwire.manager import (
-    ConnectionState,
-    OnMessageResponse,
-    ReconnectMetadata,
-    WebSocketManager,
-)
-from syncwire.protocol import (
-    Connect,
-    Mutation,
-    MutationResponse,
-    ServerMessage,
-    parse_client_message,
-)
-from syncwire.testing import FakeServerConnection, FakeTransport
-from syncwire.transport import TransportError
+from syncwire.backoff import BackoffPolicy
+from syncwire.errors import TransportError
+from syncwire.manager import ConnectionState
+from syncwire.manager import OnMessageResponse
+from syncwire.manager import ReconnectMetadata
+from syncwire.manager import WebSocketManager
+from syncwire.protocol import Connect
+from syncwire.protocol import Mutation
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import ServerMessage
+from syncwire.protocol import parse_client_message
+from syncwire.testing import FakeServerConnection
+from syncwire.testing import FakeTransport
+from tests.helpers import RESPONSE
+from tests.helpers import URL
+from tests.helpers import Recorder
+from tests.helpers import bare_manager
+from tests.helpers import make_manager
+from tests.helpers import no_jitter
+from tests.helpers import now
 
-URL = "wss://happy-animal-123.convex.cloud/api/sync"
 PING = '{"type":"Ping"}'
-RESPONSE = (
-    '{"type":"MutationResponse","requestId":1,"success":true,"result":null,'
-    '"ts":"AAAAAAAAAAA=","logLines":[]}'
-)
 
 
-@dataclass
-class Recorder:
-    """Callbacks that record what the manager told them, with loop times."""
-
-    manager: WebSocketManager | None = None
-    opens: list[tuple[float, ReconnectMetadata]] = field(default_factory=list)
-    messages: list[ServerMessage] = field(default_factory=list)
-    states: list[ConnectionState] = field(default_factory=list)
-    resumes: int = 0
-    disconnect_errors: list[str] = field(default_factory=list)
-    synced: bool = False
-
-    def on_open(self, metadata: ReconnectMetadata) -> None:
-        self.opens.append((asyncio.get_running_loop().time(), metadata))
-        assert self.manager is not None
-        self.manager.send_message(
-            Connect(
-                connection_count=metadata.connection_count,
-                last_close_reason=metadata.last_close_reason,
-                client_ts=metadata.client_ts,
-                session_id="s",
-            )
-        )
-
-    def on_message(self, message: ServerMessage) -> OnMessageResponse:
-        self.messages.append(message)
-        return OnMessageResponse(has_synced_past_last_reconnect=self.synced)
-
-    def on_resume(self) -> None:
-        self.resumes += 1
-
-    def on_state_change(self, state: ConnectionState) -> None:
-        self.states.append(state)
-
-
-def make_manager(
-    transport: FakeTransport, recorder: Recorder | None = None, **options: object
-) -> tuple[WebSocketManager, Recorder]:
-    recorder = recorder or Recorder()
-    manager = WebSocketManager(
-        URL,
-        on_open=recorder.on_open,
-        on_message=recorder.on_message,
-        on_resume=recorder.on_resume,
-        on_server_disconnect_error=recorder.disconnect_errors.append,
-        on_state_change=recorder.on_state_change,
-        transport=transport,
-        rand=lambda: 0.5,  # no jitter: every delay is exact
-        **options,  # type: ignore[arg-type]
-    )
-    recorder.manager = manager
-    return manager, recorder
-
-
-def bare_manager(url: str, **options: Any) -> WebSocketManager:
-    """A manager whose callbacks do nothing, for tests about the connection alone."""
-    return WebSocketManager(
-        url,
-        on_open=lambda _: None,
-        on_message=lambda _: OnMessageResponse(False),
-        **options,
-    )
+def on_fake(**options: Any) -> tuple[FakeTransport, WebSocketManager, Recorder]:
+    """A manager (``make_manager``: recording callbacks, no jitter) on a new FakeTransport."""
+    fake = FakeTransport()
+    recorder = make_manager(URL, transport=fake, **options)
+    return fake, recorder.manager, recorder
 
 
 async def accept_next(fake: FakeTransport) -> FakeServerConnection:
@@ -105,14 +46,16 @@ async def accept_next(fake: FakeTransport) -> FakeServerConnection:
     return server
 
 
-def now() -> float:
-    return asyncio.get_running_loop().time()
+async def accept_then_close(fake: FakeTransport, code: int, reason: str) -> FakeServerConnection:
+    """``accept_next``, then close that connection from the server's end."""
+    server = await accept_next(fake)
+    server.close(code, reason)
+    return server
 
 
 @pytest.mark.asyncio
 async def test_connects_at_once_and_on_open_sends_connect() -> None:
-    fake = FakeTransport()
-    manager, recorder = make_manager(fake)
+    fake, manager, recorder = on_fake()
     async with manager:
         server = await fake.next_connection()
         assert now() == 0.0
@@ -123,13 +66,12 @@ async def test_connects_at_once_and_on_open_sends_connect() -> None:
         assert frame.connection_count == 0
         assert frame.last_close_reason == "InitialConnect"
         assert manager.connection_state().is_connected
-        assert [s.state for s in recorder.states] == ["connecting", "ready"]
+        assert [s.state for _, s in recorder.states] == ["connecting", "ready"]
 
 
 @pytest.mark.asyncio
 async def test_reconnects_happen_at_exact_loop_times() -> None:
-    fake = FakeTransport()
-    manager, recorder = make_manager(fake)
+    fake, manager, recorder = on_fake()
     async with manager:
         server = await accept_next(fake)
         await asyncio.sleep(10.0)
@@ -156,8 +98,7 @@ async def test_reconnects_happen_at_exact_loop_times() -> None:
 
 @pytest.mark.asyncio
 async def test_a_synced_session_resets_the_backoff() -> None:
-    fake = FakeTransport()
-    manager, recorder = make_manager(fake)
+    fake, manager, recorder = on_fake()
     async with manager:
         server = await accept_next(fake)
         for _ in range(3):
@@ -176,8 +117,7 @@ async def test_a_synced_session_resets_the_backoff() -> None:
 
 @pytest.mark.asyncio
 async def test_inactivity_is_detected_at_exactly_the_threshold() -> None:
-    fake = FakeTransport()
-    manager, _ = make_manager(fake, inactivity_threshold=60.0)
+    fake, manager, _ = on_fake(inactivity_threshold=60.0)
     async with manager:
         server = await accept_next(fake)
         await asyncio.sleep(30.0)
@@ -194,8 +134,7 @@ async def test_inactivity_is_detected_at_exactly_the_threshold() -> None:
 async def test_a_frame_still_arriving_is_activity_not_silence() -> None:
     """A 5 MB Transition on a slow link takes longer than the threshold to arrive:
     its bytes keep the connection; silence after the last byte is still caught."""
-    fake = FakeTransport()
-    manager, recorder = make_manager(fake, inactivity_threshold=60.0)
+    fake, manager, recorder = on_fake(inactivity_threshold=60.0)
     async with manager:
         server = await accept_next(fake)
         for _ in range(4):  # 200 s of one frame arriving, bytes every 50 s
@@ -211,8 +150,7 @@ async def test_a_frame_still_arriving_is_activity_not_silence() -> None:
 
 @pytest.mark.asyncio
 async def test_a_handshake_that_never_completes_is_abandoned_at_the_threshold() -> None:
-    fake = FakeTransport()
-    manager, _ = make_manager(fake)
+    fake, manager, _ = on_fake()
     async with manager:
         hung = await fake.next_connection()
         await hung.wait_closed()
@@ -224,8 +162,7 @@ async def test_a_handshake_that_never_completes_is_abandoned_at_the_threshold() 
 
 @pytest.mark.asyncio
 async def test_a_day_of_pings_causes_no_spurious_reconnect() -> None:
-    fake = FakeTransport()
-    manager, recorder = make_manager(fake)
+    fake, manager, recorder = on_fake()
     async with manager:
         server = await accept_next(fake)
         for _ in range(24 * 3600 // 15):
@@ -241,8 +178,7 @@ async def test_a_day_of_pings_causes_no_spurious_reconnect() -> None:
 
 @pytest.mark.asyncio
 async def test_messages_reach_on_message_in_order() -> None:
-    fake = FakeTransport()
-    manager, recorder = make_manager(fake)
+    fake, manager, recorder = on_fake()
     async with manager:
         server = await accept_next(fake)
         for _ in range(3):
@@ -255,8 +191,7 @@ async def test_messages_reach_on_message_in_order() -> None:
 
 @pytest.mark.asyncio
 async def test_send_message_only_when_ready_and_never_raises() -> None:
-    fake = FakeTransport()
-    manager, _ = make_manager(fake)
+    fake, manager, _ = on_fake()
     mutation = Mutation(request_id=1, udf_path="a:b", args={})
     async with manager:
         assert manager.send_message(mutation) is False  # connecting
@@ -273,8 +208,7 @@ async def test_send_message_only_when_ready_and_never_raises() -> None:
 
 @pytest.mark.asyncio
 async def test_a_failed_send_reconnects(caplog: pytest.LogCaptureFixture) -> None:
-    fake = FakeTransport()
-    manager, _ = make_manager(fake)
+    fake, manager, _ = on_fake()
     async with manager:
         server = await accept_next(fake)
         server.fail_sends()
@@ -291,11 +225,9 @@ async def test_a_failed_send_reconnects(caplog: pytest.LogCaptureFixture) -> Non
 async def test_a_send_racing_the_servers_close_keeps_the_servers_reason() -> None:
     """The close is already on its way when the client sends: as in a browser,
     the frame is dropped and the server's reason decides the backoff."""
-    fake = FakeTransport()
-    manager, _ = make_manager(fake)
+    fake, manager, _ = on_fake()
     async with manager:
-        server = await accept_next(fake)
-        server.close(1013, "TooManyConcurrentRequests")
+        await accept_then_close(fake, 1013, "TooManyConcurrentRequests")
         assert manager.send_message(Mutation(request_id=1, udf_path="a:b", args={})) is True
         start = now()
         await fake.next_connection()
@@ -305,8 +237,7 @@ async def test_a_send_racing_the_servers_close_keeps_the_servers_reason() -> Non
 
 @pytest.mark.asyncio
 async def test_a_send_that_fails_later_reconnects() -> None:
-    fake = FakeTransport()
-    manager, _ = make_manager(fake)
+    fake, manager, _ = on_fake()
     async with manager:
         server = await accept_next(fake)
         server.fail_sends(later=True)
@@ -326,8 +257,7 @@ async def test_a_send_that_fails_later_reconnects() -> None:
     ],
 )
 async def test_bad_input_recovers_to_ready(push: object, reason: str) -> None:
-    fake = FakeTransport()
-    manager, recorder = make_manager(fake)
+    fake, manager, recorder = on_fake()
     async with manager:
         server = await accept_next(fake)
         push(server)  # type: ignore[operator]
@@ -375,11 +305,9 @@ async def test_callback_exceptions_are_logged_and_the_manager_carries_on(
 
 @pytest.mark.asyncio
 async def test_stop_waits_for_the_close_and_cancels_the_scheduled_reconnect() -> None:
-    fake = FakeTransport()
-    manager, _ = make_manager(fake)
+    fake, manager, _ = on_fake()
     async with manager:
-        server = await accept_next(fake)
-        server.close(1011, "InternalServerError")
+        await accept_then_close(fake, 1011, "InternalServerError")
         await asyncio.sleep(0.5)
         assert manager.socket_state() == "disconnected"
         await manager.stop()
@@ -394,8 +322,7 @@ async def test_stop_waits_for_the_close_and_cancels_the_scheduled_reconnect() ->
 
 @pytest.mark.asyncio
 async def test_pause_and_resume_defer_on_open_and_call_on_resume() -> None:
-    fake = FakeTransport()
-    manager, recorder = make_manager(fake)
+    fake, manager, recorder = on_fake()
     async with manager:
         manager.pause()
         server = await fake.next_connection()
@@ -412,11 +339,9 @@ async def test_pause_and_resume_defer_on_open_and_call_on_resume() -> None:
 
 @pytest.mark.asyncio
 async def test_try_reconnect_immediately_skips_the_wait() -> None:
-    fake = FakeTransport()
-    manager, _ = make_manager(fake)
+    fake, manager, _ = on_fake()
     async with manager:
-        server = await accept_next(fake)
-        server.close(1013, "SubscriptionsWorkerFullError")
+        server = await accept_then_close(fake, 1013, "SubscriptionsWorkerFullError")
         await asyncio.sleep(1.0)
         manager.try_reconnect_immediately()
         server = await fake.next_connection()
@@ -430,8 +355,7 @@ async def test_try_reconnect_immediately_skips_the_wait() -> None:
 
 @pytest.mark.asyncio
 async def test_terminate_leaves_no_task_timer_or_socket() -> None:
-    fake = FakeTransport()
-    manager, _ = make_manager(fake)
+    fake, manager, _ = on_fake()
     server = await accept_next(fake)
     await manager.terminate()
     await manager.terminate()  # idempotent
@@ -447,10 +371,7 @@ async def test_terminate_leaves_no_task_timer_or_socket() -> None:
 async def test_ten_thousand_start_terminate_cycles_leave_nothing_behind() -> None:
     fake = FakeTransport(auto_accept=True)
     for cycle in range(10_000):
-        manager = bare_manager(
-            URL,
-            transport=fake,
-        )
+        manager = bare_manager(URL, transport=fake)
         if cycle % 2:
             await asyncio.sleep(0)  # half of them get as far as ready
         await manager.terminate()
@@ -462,8 +383,7 @@ async def test_ten_thousand_start_terminate_cycles_leave_nothing_behind() -> Non
 
 @pytest.mark.asyncio
 async def test_backoff_thresholds_are_parameters() -> None:
-    fake = FakeTransport()
-    manager, _ = make_manager(fake, backoff=BackoffPolicy(unknown_initial=0.01, max_backoff=0.02))
+    fake, manager, _ = on_fake(backoff=BackoffPolicy(unknown_initial=0.01, max_backoff=0.02))
     async with manager:
         for _ in range(3):
             (await fake.next_connection()).refuse()
@@ -474,24 +394,17 @@ async def test_backoff_thresholds_are_parameters() -> None:
 @pytest.mark.asyncio
 async def test_manager_needs_a_running_loop_and_a_websocket_url() -> None:
     with pytest.raises(ValueError, match="ws or wss"):
-        bare_manager(
-            "https://x.convex.cloud",
-            transport=FakeTransport(),
-        )
+        bare_manager("https://x.convex.cloud", transport=FakeTransport())
 
 
 def test_manager_outside_a_loop_says_so() -> None:
     with pytest.raises(RuntimeError, match=r"^WebSocketManager starts connecting at once: "):
-        bare_manager(
-            URL,
-            transport=FakeTransport(),
-        )
+        bare_manager(URL, transport=FakeTransport())
 
 
 @pytest.mark.asyncio
 async def test_terminate_during_a_hung_handshake_leaves_nothing() -> None:
-    fake = FakeTransport()
-    manager, _ = make_manager(fake)
+    fake, manager, _ = on_fake()
     hung = await fake.next_connection()
     await asyncio.sleep(5.0)
     await manager.terminate()
@@ -502,6 +415,8 @@ async def test_terminate_during_a_hung_handshake_leaves_nothing() -> None:
 
 class _FailingConnection:
     """A connection whose receive fails with a bare TransportError (an I/O error)."""
+
+    last_data_at = None  # it cannot tell
 
     def __init__(self) -> None:
         self.closed = False
@@ -531,11 +446,7 @@ class _FailingTransport:
 @pytest.mark.asyncio
 async def test_an_io_error_while_receiving_is_a_lost_connection() -> None:
     transport = _FailingTransport()
-    manager = bare_manager(
-        URL,
-        transport=transport,
-        rand=lambda: 0.5,
-    )
+    manager = bare_manager(URL, transport=transport, rand=no_jitter)
     async with manager:
         await asyncio.sleep(1.5)
         assert len(transport.connections) == 2  # a 1006 with no reason is "Unknown": 1 s
@@ -554,18 +465,14 @@ async def test_an_io_error_while_receiving_is_a_lost_connection() -> None:
 @pytest.mark.asyncio
 async def test_a_url_no_transport_could_open_is_refused_at_once(url: str, complaint: str) -> None:
     with pytest.raises(ValueError, match=complaint):
-        bare_manager(
-            url,
-            transport=FakeTransport(),
-        )
+        bare_manager(url, transport=FakeTransport())
 
 
 @pytest.mark.asyncio
 async def test_repr_shows_no_credentials_or_query() -> None:
     fake = FakeTransport()
     manager = bare_manager(
-        "wss://user:pw@example.convex.cloud:8443/api/sync?token=SECRET",
-        transport=fake,
+        "wss://user:pw@example.convex.cloud:8443/api/sync?token=SECRET", transport=fake
     )
     async with manager:
         text = repr(manager)
@@ -583,11 +490,7 @@ async def test_a_transport_that_raises_outside_its_contract_is_a_failed_handshak
             Broken.attempts += 1
             raise ValueError("not a TransportError")
 
-    manager = bare_manager(
-        URL,
-        transport=Broken(),
-        rand=lambda: 0.5,
-    )
+    manager = bare_manager(URL, transport=Broken(), rand=no_jitter)
     with caplog.at_level(logging.ERROR, "syncwire.manager"):
         async with manager:
             await asyncio.sleep(3.5)  # 1 s, then 2 s: "Unknown" backoff
@@ -604,11 +507,7 @@ async def test_stop_returns_even_if_a_callback_restarts_the_manager() -> None:
         if state.state == "stopped" and manager is not None:
             manager.try_restart()
 
-    manager = bare_manager(
-        URL,
-        on_state_change=restart_when_stopped,
-        transport=fake,
-    )
+    manager = bare_manager(URL, on_state_change=restart_when_stopped, transport=fake)
     async with manager:
         await asyncio.sleep(0.1)
         await asyncio.wait_for(manager.stop(), timeout=10.0)

@@ -7,40 +7,38 @@ import time
 
 import pytest
 
-from syncwire.protocol import (
-    Action,
-    ActionResponse,
-    Authenticate,
-    AuthError,
-    ClientMessage,
-    Connect,
-    ConvexInt64,
-    Event,
-    FatalError,
-    ModifyQuerySet,
-    Mutation,
-    MutationResponse,
-    Ping,
-    ProtocolError,
-    QueryAdd,
-    QueryFailed,
-    QueryRemove,
-    QueryRemoved,
-    QueryUpdated,
-    ServerMessage,
-    StateVersion,
-    Transition,
-    TransitionChunk,
-    canonicalize_udf_path,
-    encode_client_message,
-    encode_server_message,
-    parse_client_message,
-    parse_server_message,
-)
+from syncwire.protocol import Action
+from syncwire.protocol import ActionResponse
+from syncwire.protocol import Authenticate
+from syncwire.protocol import AuthError
+from syncwire.protocol import ClientMessage
+from syncwire.protocol import Connect
+from syncwire.protocol import ConvexInt64
+from syncwire.protocol import Event
+from syncwire.protocol import FatalError
+from syncwire.protocol import ModifyQuerySet
+from syncwire.protocol import Mutation
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import Ping
+from syncwire.protocol import ProtocolError
+from syncwire.protocol import QueryAdd
+from syncwire.protocol import QueryFailed
+from syncwire.protocol import QueryRemove
+from syncwire.protocol import QueryRemoved
+from syncwire.protocol import QueryUpdated
+from syncwire.protocol import ServerMessage
+from syncwire.protocol import StateVersion
+from syncwire.protocol import Transition
+from syncwire.protocol import TransitionChunk
+from syncwire.protocol import canonicalize_udf_path
+from syncwire.protocol import encode_client_message
+from syncwire.protocol import encode_server_message
+from syncwire.protocol import parse_client_message
+from syncwire.protocol import parse_server_message
 
 SESSION = "17952c07-069d-4a24-a0c3-504128e686fe"
 
-# --- golden frames captured from the official client (spec §7) --------------
+# --- golden frames captured from the official client (docs/protocol.md#first-frames) ---
 
 CAPTURED_FIRST_FRAMES = [
     (

@@ -26,65 +26,66 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
 import struct
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any
+from typing import Final
+from typing import TypeVar
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck
+from hypothesis import Phase
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from syncwire.errors import ProtocolError
-from syncwire.protocol import (
-    COMMIT_TS,
-    UNSET,
-    Action,
-    ActionResponse,
-    Authenticate,
-    AuthError,
-    ClientMessage,
-    Connect,
-    ConvexInt64,
-    ConvexValue,
-    Event,
-    FatalError,
-    JSONValue,
-    ModifyQuerySet,
-    Mutation,
-    MutationResponse,
-    Ping,
-    QueryAdd,
-    QueryFailed,
-    QueryRemove,
-    QueryRemoved,
-    QueryUpdated,
-    ServerMessage,
-    StateVersion,
-    Transition,
-    TransitionChunk,
-    canonicalize_udf_path,
-    convex_to_json,
-    encode_client_message,
-    encode_server_message,
-    json_to_convex,
-    parse_client_message,
-    parse_server_message,
-)
+from syncwire.protocol import COMMIT_TS
+from syncwire.protocol import UNSET
+from syncwire.protocol import Action
+from syncwire.protocol import ActionResponse
+from syncwire.protocol import Authenticate
+from syncwire.protocol import AuthError
+from syncwire.protocol import ClientMessage
+from syncwire.protocol import Connect
+from syncwire.protocol import ConvexInt64
+from syncwire.protocol import ConvexValue
+from syncwire.protocol import Event
+from syncwire.protocol import FatalError
+from syncwire.protocol import JSONValue
+from syncwire.protocol import ModifyQuerySet
+from syncwire.protocol import Mutation
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import Ping
+from syncwire.protocol import QueryAdd
+from syncwire.protocol import QueryFailed
+from syncwire.protocol import QueryRemove
+from syncwire.protocol import QueryRemoved
+from syncwire.protocol import QueryUpdated
+from syncwire.protocol import ServerMessage
+from syncwire.protocol import StateVersion
+from syncwire.protocol import Transition
+from syncwire.protocol import TransitionChunk
+from syncwire.protocol import canonicalize_udf_path
+from syncwire.protocol import convex_to_json
+from syncwire.protocol import encode_client_message
+from syncwire.protocol import encode_server_message
+from syncwire.protocol import json_to_convex
+from syncwire.protocol import parse_client_message
+from syncwire.protocol import parse_server_message
 from syncwire.protocol.values import encode_u64
-from tests.protocol.test_backend_shapes import SHAPES
+from tests.helpers import ROOT
+from tests.helpers import require_node
+from tests.protocol.backend_shapes import SHAPES
 
 T = TypeVar("T")
 
-ROOT: Final = Path(__file__).resolve().parents[2]
 ORACLE: Final = Path(__file__).with_name("oracle.mjs")
-CONVEX_PACKAGE: Final = ROOT / "node_modules" / "convex" / "package.json"
 ORACLE_TIMEOUT_S: Final = 120
 CLIENT_CASES: Final = 1200
 SERVER_CASES: Final = 1200
@@ -96,34 +97,6 @@ _U64_MAX: Final = 2**64 - 1
 
 
 # --- running the oracle ------------------------------------------------------
-
-
-def _pinned_convex_version() -> str:
-    package = json.loads((ROOT / "package.json").read_text(encoding="utf-8"))
-    version: str = package["dependencies"]["convex"]
-    return version
-
-
-def _require_node() -> str:
-    """The path of ``node``, or skip (fail on CI) when the oracle cannot run."""
-    node = shutil.which("node")
-    problem = None
-    if node is None:
-        problem = "`node` is not on PATH"
-    elif not CONVEX_PACKAGE.is_file():
-        problem = f"{CONVEX_PACKAGE.parent} is missing"
-    else:
-        installed = json.loads(CONVEX_PACKAGE.read_text(encoding="utf-8"))["version"]
-        pinned = _pinned_convex_version()
-        if installed != pinned:
-            problem = f"node_modules has convex {installed}, package.json pins {pinned}"
-    if problem is not None:
-        hint = "run `make test` (it runs `npm ci`) to set up the official client"
-        if os.environ.get("CI"):
-            pytest.fail(f"{problem}: CI must run the differential tests; {hint}", pytrace=False)
-        pytest.skip(f"{problem}; {hint}")
-    assert node is not None
-    return node
 
 
 def _run_oracle(node: str, requests: Sequence[dict[str, object]]) -> list[dict[str, Any]]:
@@ -722,7 +695,7 @@ def _edge_client_cases() -> list[ClientCase]:
     return cases
 
 
-# The frames protocol.md §7 captured from the official client, with our messages.
+# The frames docs/protocol.md#first-frames captured from the official client, with our messages.
 _GOLDEN_FRAMES: Final[list[tuple[ClientCase, str]]] = [
     (
         (
@@ -806,7 +779,8 @@ def _compare_client_frames(official: str, ours: str) -> tuple[str, str] | None:
 
 
 def test_golden_frames_from_the_spec() -> None:
-    """Our encoding of the §7 frames equals the captured text (up to top-level key order)."""
+    """Our encoding of the frames in docs/protocol.md#first-frames equals the captured text
+    (up to top-level key order)."""
     for (message, _), captured in _GOLDEN_FRAMES:
         assert _compare_client_frames(captured, encode_client_message(message)) is None
         assert parse_client_message(captured) == message
@@ -833,7 +807,7 @@ def _check_client_case(ours: str, reply: dict[str, Any]) -> tuple[str, str] | No
 
 @pytest.mark.node
 def test_client_messages_match_official_encoder() -> None:
-    node = _require_node()
+    node = require_node("the differential tests")
     cases = _generate(_client_cases, CLIENT_CASES)
     everything = [*cases, *_edge_client_cases(), *(case for case, _ in _GOLDEN_FRAMES)]
     replies = _run_oracle(
@@ -853,14 +827,14 @@ def test_client_messages_match_official_encoder() -> None:
     golden_replies = replies[-len(_GOLDEN_FRAMES) :]
     for (_, captured), reply in zip(_GOLDEN_FRAMES, golden_replies, strict=True):
         assert reply.get("frame") == captured, (
-            "protocol.md §7 no longer matches the official client"
+            "docs/protocol.md#first-frames no longer matches the official client"
         )
     _check_all(failures, len(everything), "client messages")
 
 
 @pytest.mark.node
 def test_udf_path_canonicalization_matches_official() -> None:
-    node = _require_node()
+    node = require_node("the differential tests")
     paths = _generate(_udf_paths, 300)
     replies = _run_oracle(node, [{"kind": "udfPath", "path": path} for path in paths])
     failures: list[Failure] = [
@@ -1064,7 +1038,7 @@ def _official_view(reply: dict[str, Any]) -> Any:
 
 @pytest.mark.node
 def test_server_messages_match_official_parser() -> None:
-    node = _require_node()
+    node = require_node("the differential tests")
     frames = [encode_server_message(m) for m in _generate(_server_messages, SERVER_CASES)]
     frames += _EDGE_SERVER_FRAMES
     frames += [shape.frame for shape in SHAPES]
@@ -1131,7 +1105,7 @@ _SHAPES_ALLOWED_TO_DIFFER: Final = {
 @pytest.mark.node
 def test_optional_fields_are_accepted_and_rejected_like_official() -> None:
     """Each backend shape is accepted by both; malformed ones as listed."""
-    node = _require_node()
+    node = require_node("the differential tests")
     accepted = [shape.frame for shape in SHAPES]
     frames = [*accepted, *_SHAPES_REJECTED, *_SHAPES_ALLOWED_TO_DIFFER]
     replies = _run_oracle(node, [{"kind": "server", "text": frame} for frame in frames])
@@ -1221,7 +1195,7 @@ def _agree(official: object, ours: object) -> bool:
 
 @pytest.mark.node
 def test_value_decoding_accepts_and_rejects_like_official() -> None:
-    node = _require_node()
+    node = require_node("the differential tests")
     values = [*_WIRE_VALUES_ACCEPTED, *_WIRE_VALUES_REJECTED, *_WIRE_VALUES_ALLOWED_TO_DIFFER]
     frames = [
         f'{{"type":"ActionResponse","requestId":0,"success":true,"result":{value},"logLines":[]}}'

@@ -7,19 +7,20 @@ import os
 import re
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from syncwire.protocol import (
-    ClientMessage,
-    ProtocolError,
-    ServerMessage,
-    encode_client_message,
-    encode_server_message,
-    parse_client_message,
-    parse_server_message,
-)
-from tests.strategies import client_messages, json_values, server_messages
+from syncwire.protocol import ClientMessage
+from syncwire.protocol import ProtocolError
+from syncwire.protocol import ServerMessage
+from syncwire.protocol import encode_client_message
+from syncwire.protocol import encode_server_message
+from syncwire.protocol import parse_client_message
+from syncwire.protocol import parse_server_message
+from tests.strategies import client_messages
+from tests.strategies import json_values
+from tests.strategies import server_messages
 
 # CI runs the full count promised for the fuzz properties; a local run a fifth.
 FUZZ_EXAMPLES = 10_000 if os.environ.get("CI") else 2_000

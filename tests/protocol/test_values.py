@@ -1,4 +1,5 @@
-"""Convex values and u64 timestamps: the golden examples of protocol spec §2–§3."""
+"""Convex values and u64 timestamps: the golden examples of docs/protocol.md#u64 and
+docs/protocol.md#value-encoding."""
 
 from __future__ import annotations
 
@@ -16,20 +17,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncwire.protocol import (
-    COMMIT_TS,
-    CommitTs,
-    ConvexInt64,
-    ConvexValue,
-    JSONValue,
-    ProtocolError,
-    convex_to_json,
-    decode_u64,
-    encode_u64,
-    json_to_convex,
-)
-from syncwire.protocol.values import enc_hook, normalize_json
-from tests.strategies import convex_values, int64s, u64s
+from syncwire.protocol import COMMIT_TS
+from syncwire.protocol import CommitTs
+from syncwire.protocol import ConvexInt64
+from syncwire.protocol import ConvexValue
+from syncwire.protocol import JSONValue
+from syncwire.protocol import ProtocolError
+from syncwire.protocol import convex_to_json
+from syncwire.protocol import decode_u64
+from syncwire.protocol import encode_u64
+from syncwire.protocol import json_to_convex
+from syncwire.protocol.values import enc_hook
+from syncwire.protocol.values import normalize_json
+from tests.strategies import convex_values
+from tests.strategies import int64s
+from tests.strategies import u64s
 
 _encoder = msgspec.json.Encoder(enc_hook=enc_hook)
 
@@ -39,7 +41,7 @@ def wire_text(value: ConvexValue) -> str:
     return _encoder.encode(convex_to_json(value)).decode()
 
 
-# --- u64 (spec §2) ---------------------------------------------------------
+# --- u64 (docs/protocol.md#u64) ---------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -93,7 +95,7 @@ def test_u64_encoder_rejects_non_u64(value: object) -> None:
         encode_u64(value)  # type: ignore[arg-type]
 
 
-# --- Convex values (spec §3) -------------------------------------------------
+# --- Convex values (docs/protocol.md#value-encoding) ---------------------------
 
 
 @pytest.mark.parametrize(

@@ -26,10 +26,16 @@ import json
 import struct
 import sys
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Final
+
+from tests.helpers import now
+from tests.helpers import until
 
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -137,10 +143,6 @@ class Attempt:
     """Set when the first text frame arrives or the connection ends."""
 
 
-def _now() -> float:
-    return asyncio.get_running_loop().time()
-
-
 class Conn:
     """The server's side of one connection; what a ``Behaviour`` gets to write with."""
 
@@ -159,7 +161,7 @@ class Conn:
     def fault(self) -> None:
         """Mark now as the moment the hostile input started (only the first call counts)."""
         if self.attempt.fault_at is None:
-            self.attempt.fault_at = _now()
+            self.attempt.fault_at = now()
 
     async def read_request(self) -> bool:
         """Read the opening handshake request; ``False`` if the client gave up first."""
@@ -235,7 +237,7 @@ class Conn:
 
     def _end(self) -> None:
         if not self.attempt.ended.is_set():
-            self.attempt.ended_at = _now()
+            self.attempt.ended_at = now()
             self.attempt.ended.set()
             self.attempt.progress.set()
 
@@ -299,11 +301,8 @@ class Conn:
 Behaviour = Callable[[Conn], Awaitable[None]]
 
 
-async def well_behaved(conn: Conn) -> None:
-    """A healthy Convex server: handshake, then a Ping message every PING_INTERVAL."""
-    await conn.accept()
-    if not await conn.greeted():
-        return
+async def keep_pinging(conn: Conn) -> None:
+    """Be a healthy Convex server: a Ping message every PING_INTERVAL until the end."""
     while not conn.ended:
         await conn.send_text(PING_MESSAGE)
         with contextlib.suppress(TimeoutError):
@@ -311,11 +310,22 @@ async def well_behaved(conn: Conn) -> None:
                 await conn.attempt.ended.wait()
 
 
+async def well_behaved(conn: Conn) -> None:
+    """A healthy Convex server: handshake, then a Ping message every PING_INTERVAL."""
+    await conn.accept()
+    if not await conn.greeted():
+        return
+    await keep_pinging(conn)
+
+
 # --------------------------------------------------------------------------- behaviours
 
 
-def after_connect(*frames: bytes, deflate: bool = False, then_eof: bool = False) -> Behaviour:
-    """Handshake, wait for the client's Connect, then write ``frames`` as one fault."""
+def after_connect(
+    *frames: bytes, deflate: bool = False, then_eof: bool = False, then_healthy: bool = False
+) -> Behaviour:
+    """Handshake, wait for the client's Connect, then write ``frames`` as one fault;
+    then end the stream (``then_eof``) or keep pinging like a healthy server."""
 
     async def behave(conn: Conn) -> None:
         await conn.accept(deflate=deflate)
@@ -325,6 +335,8 @@ def after_connect(*frames: bytes, deflate: bool = False, then_eof: bool = False)
         await conn.write(b"".join(frames))
         if then_eof:
             conn.write_eof()
+        elif then_healthy:
+            await keep_pinging(conn)
 
     return behave
 
@@ -375,10 +387,10 @@ def flood(
             await conn.stop_reading()
         conn.fault()
         batch = unit * max(1, 16384 // len(unit))
-        deadline = _now() + seconds
+        deadline = now() + seconds
         with contextlib.suppress(ConnectionError):
             await conn.write(first)
-            while not conn.ended and _now() < deadline:
+            while not conn.ended and now() < deadline:
                 await conn.write(batch)
             if then and not conn.ended:
                 await conn.write(then)
@@ -423,7 +435,7 @@ class HostileServer:
         assert task is not None
         self._handlers.add(task)
         self._writers.add(writer)
-        attempt = Attempt(index=len(self.attempts), at=_now())
+        attempt = Attempt(index=len(self.attempts), at=now())
         self.attempts.append(attempt)
         conn = Conn(attempt, reader, writer)
         try:
@@ -501,17 +513,16 @@ async def probe(url: str, inactivity: float, window: float) -> None:
     and why the manager reconnected (``null`` if it did not). With ``window`` 0 it
     waits (bounded) for the reconnect; otherwise it watches for ``window`` seconds.
     """
-    from tests.manager.scripted_server import make_manager  # the client side only
+    from tests.manager.scripted_server import scaled_manager  # the client side only
 
     baseline = _reset_peak()
-    recorder = make_manager(url, inactivity_threshold=inactivity)
-    assert recorder.manager is not None
+    recorder = scaled_manager(url, inactivity_threshold=inactivity)
     if window:
         await asyncio.sleep(window)
     else:
-        async with asyncio.timeout(inactivity + STOP_AFTER):
-            while len(recorder.opens) < 2:  # noqa: ASYNC110 - the manager's progress
-                await asyncio.sleep(0.01)
+        await until(
+            lambda: len(recorder.opens) >= 2, "the reconnect", deadline=inactivity + STOP_AFTER
+        )
     reason = recorder.opens[1][1].last_close_reason if len(recorder.opens) > 1 else None
     # Printed before the old socket's close ends (a flooded one takes the close
     # timeout): the parent then stops its server, which ends that socket at once.

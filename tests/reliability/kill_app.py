@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from syncwire.devserver import ActionCtx, App
+from syncwire.devserver import ActionCtx
+from syncwire.devserver import App
 from syncwire.devserver.example import chat_app
 from syncwire.protocol import ConvexValue
 

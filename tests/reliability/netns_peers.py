@@ -29,14 +29,18 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
+from typing import Final
 
-from syncwire import BackoffPolicy, Client
+from syncwire import BackoffPolicy
+from syncwire import Client
 from syncwire.devserver import DevServer
-from syncwire.devserver.app import QueryCtx
+from syncwire.devserver.context import QueryCtx
 from syncwire.devserver.example import chat_app
+from syncwire.errors import TransportError
 from syncwire.protocol import ConvexValue
-from syncwire.transport import TransportConnection, TransportError, WebSocketsTransport
+from syncwire.transport import TransportConnection
+from syncwire.transport import WebSocketsTransport
 
 
 def emit(ev: str, **fields: Any) -> None:
@@ -120,8 +124,7 @@ class StampedConnection:
 
     @property
     def last_data_at(self) -> float | None:
-        at: float | None = getattr(self._inner, "last_data_at", None)
-        return at
+        return self._inner.last_data_at
 
     def send(self, text: str) -> None:
         self._inner.send(text)

@@ -22,13 +22,18 @@ import json
 import os
 import random
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Final
 
-from syncwire import ConnectionState, OnMessageResponse, ReconnectMetadata, WebSocketManager
+from syncwire import ConnectionState
+from syncwire import OnMessageResponse
+from syncwire import ReconnectMetadata
+from syncwire import WebSocketManager
 from syncwire.protocol import ServerMessage
 from syncwire.protocol.messages import Connect
-from syncwire.transport import Transport, TransportConnection
+from syncwire.transport import Transport
+from syncwire.transport import TransportConnection
 from tests.reliability.scale_server import raise_nofile
 
 SYNCED: Final = OnMessageResponse(has_synced_past_last_reconnect=True)

@@ -67,7 +67,8 @@ def raise_nofile(wanted: int) -> bool:
 
 
 async def _serve(port: int, hold: bool) -> None:
-    from websockets.asyncio.server import ServerConnection, serve
+    from websockets.asyncio.server import ServerConnection
+    from websockets.asyncio.server import serve
     from websockets.exceptions import ConnectionClosed
 
     loop = asyncio.get_running_loop()

@@ -23,6 +23,13 @@ RST and FIN on the wire) are checked first, with raw TCP.
 Times are loop times (``loop.time()``), taken in callbacks of the manager or
 of a recording transport wrapped around the default one, so they are what the
 manager saw.
+
+The goals above are tight bounds on real time: every test records its figure,
+but only the ``--full`` tier (``make reliability``) asserts a goal's upper bound
+(the ``full`` fixture). The fast tier asserts the behaviour: lower bounds, the
+right reasons, and upper bounds only a real failure misses on a loaded, shared
+machine (``LOADED``: shorter than the close timeout or threshold a failure would
+wait for, longer than any stall).
 """
 
 from __future__ import annotations
@@ -33,29 +40,32 @@ import hashlib
 import itertools
 import statistics
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
 
 import pytest
 
-from syncwire import BackoffPolicy, Client
+from syncwire import BackoffPolicy
+from syncwire import Client
 from syncwire.devserver.example import chat_app
 from syncwire.devserver.server import DevServer
-from syncwire.manager import (
-    ConnectionState,
-    OnMessageResponse,
-    ReconnectMetadata,
-    WebSocketManager,
-)
-from syncwire.protocol import (
-    Connect,
-    ModifyQuerySet,
-    QueryAdd,
-    ServerMessage,
-    Transition,
-)
+from syncwire.manager import ConnectionState
+from syncwire.manager import OnMessageResponse
+from syncwire.manager import ReconnectMetadata
+from syncwire.manager import WebSocketManager
+from syncwire.protocol import Connect
+from syncwire.protocol import ModifyQuerySet
+from syncwire.protocol import QueryAdd
+from syncwire.protocol import ServerMessage
+from syncwire.protocol import Transition
 from syncwire.testing import ChaosProxy
-from syncwire.transport import TransportConnection, WebSocketsTransport
+from syncwire.transport import TransportConnection
+from syncwire.transport import WebSocketsTransport
+from tests.helpers import ms
+from tests.helpers import now
+from tests.helpers import until
 from tests.reliability.conftest import Figure
 
 pytestmark = pytest.mark.asyncio
@@ -71,30 +81,13 @@ HALF_OPEN_GOAL = 0.05
 RST_FIN_GOAL = 0.010
 """Issue #6: a reset or FIN is noticed in < 10 ms (median)."""
 LATE = 0.05
-"""How much later than scheduled a reconnect may start on a loaded machine."""
+"""The goal (``--full``): how much later than scheduled a reconnect may start."""
+LOADED = 2.0
+"""The fast tier's bound on how late a measured event may come: a loaded machine's
+stall is no failure; never, or only after ``CLOSE_TIMEOUT``, is one."""
 CLOSE_TIMEOUT = 5.0
 """The default transport's closing-handshake bound: what a stall would cost."""
 CHANNEL = {"channel": "chaos"}
-
-
-def now() -> float:
-    return asyncio.get_running_loop().time()
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
-
-
-async def until(
-    predicate: Callable[[], bool], what: str, changed: Callable[[], Awaitable[object]]
-) -> None:
-    """Wait until ``predicate()`` holds, re-checking whenever ``changed()`` returns."""
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            while not predicate():
-                await changed()
-    except TimeoutError:
-        pytest.fail(f"timed out after {TIMEOUT} s waiting for {what}")
 
 
 # --------------------------------------------------------------------------- recording
@@ -119,8 +112,7 @@ class RecordedSocket:
     @property
     def last_data_at(self) -> float | None:
         """Passed on: the manager may count bytes of a frame still arriving as activity."""
-        at: float | None = getattr(self.inner, "last_data_at", None)
-        return at
+        return self.inner.last_data_at
 
     def send(self, text: str) -> None:
         self.inner.send(text)
@@ -153,19 +145,19 @@ class RecordedSocket:
     async def next_frame(self) -> float:
         """Wait for the next frame; returns when it arrived."""
         frames = self.frames
-        await until(lambda: self.frames > frames, "a frame", self.next_change)
+        await until(lambda: self.frames > frames, "a frame", changed=self.next_change)
         assert self.last_frame_at is not None
         return self.last_frame_at
 
     async def let_go(self) -> float:
         """Wait until the manager lets go of this socket; returns when it did."""
-        await until(lambda: self.close_called_at is not None, "a let-go", self.next_change)
+        await until(lambda: self.close_called_at is not None, "a let-go", changed=self.next_change)
         assert self.close_called_at is not None
         return self.close_called_at
 
     async def closed(self) -> float:
         """Wait until its close has finished; returns when it did."""
-        await until(lambda: self.closed_at is not None, "a close", self.next_change)
+        await until(lambda: self.closed_at is not None, "a close", changed=self.next_change)
         assert self.closed_at is not None
         return self.closed_at
 
@@ -186,7 +178,9 @@ class RecordingTransport:
 
     async def attempt(self, index: int) -> float:
         """Wait for attempt number ``index`` (from 0); returns when it started."""
-        await until(lambda: len(self.attempts) > index, "a connection attempt", self.next_change)
+        await until(
+            lambda: len(self.attempts) > index, "a connection attempt", changed=self.next_change
+        )
         return self.attempts[index]
 
     async def connect(self, url: str) -> RecordedSocket:
@@ -264,7 +258,7 @@ class Probe:
         await self._changed.wait()
 
     async def wait(self, predicate: Callable[[], bool], what: str) -> None:
-        await until(predicate, what, self._next_change)
+        await until(predicate, what, changed=self._next_change)
 
     def synced(self) -> bool:
         state = self.manager.connection_state()
@@ -362,7 +356,9 @@ async def test_a_blackhole_holds_a_bounded_amount_and_heal_delivers_it_all(figur
             await writer.wait_closed()
 
 
-async def test_latency_bandwidth_and_slices_are_what_was_asked(figure: Figure) -> None:
+async def test_latency_bandwidth_and_slices_are_what_was_asked(figure: Figure, full: bool) -> None:
+    """The floors (at least the latency, at most the bandwidth) always; how close to
+    them the proxy gets is a measurement, asserted in the ``--full`` tier."""
     server, received = await _sink_server()
     async with server, ChaosProxy(server.sockets[0].getsockname()[1]) as proxy:
         # Latency: one byte, from write to arrival at the server.
@@ -383,7 +379,8 @@ async def test_latency_bandwidth_and_slices_are_what_was_asked(figure: Figure) -
                 held=min(delays) >= 0.05 and max(delays) < 0.1,
             )
             assert min(delays) >= 0.05, delays
-            assert max(delays) < 0.1, delays
+            if full:
+                assert max(delays) < 0.1, delays
 
             # Bandwidth: 40 kB at 200 kB/s take ~0.2 s.
             rate, size = 200_000.0, 40_000
@@ -402,7 +399,9 @@ async def test_latency_bandwidth_and_slices_are_what_was_asked(figure: Figure) -
                 goal="≤ 110 % of the limit, ≥ 50 %",
                 held=0.5 * rate <= achieved <= 1.1 * rate,
             )
-            assert 0.5 * rate <= achieved <= 1.1 * rate
+            assert achieved <= 1.1 * rate, achieved
+            if full:
+                assert 0.5 * rate <= achieved, achieved
             connection = proxy.connections[0]
 
             # Slicing: every byte its own write.
@@ -458,7 +457,7 @@ POLICY = BackoffPolicy(client_initial=0.02, unknown_initial=0.02, max_backoff=0.
 
 @pytest.mark.parametrize("rounds", [3, pytest.param(30, marks=pytest.mark.full)])
 async def test_a_half_open_connection_is_noticed_within_the_threshold(
-    figure: Figure, rounds: int
+    figure: Figure, rounds: int, full: bool
 ) -> None:
     transport = RecordingTransport()
     async with (
@@ -502,7 +501,7 @@ async def test_a_half_open_connection_is_noticed_within_the_threshold(
         held=held,
     )
     assert min(silences) >= THRESHOLD - 0.001, f"gave up before the threshold: {silences}"
-    assert held, silences
+    assert held if full else worst <= THRESHOLD + LOADED, silences
 
 
 FAST = BackoffPolicy(client_initial=0.01, unknown_initial=0.01, max_backoff=0.05)
@@ -510,7 +509,11 @@ FAST = BackoffPolicy(client_initial=0.01, unknown_initial=0.01, max_backoff=0.05
 
 @pytest.mark.parametrize("repeats", [15, pytest.param(200, marks=pytest.mark.full)])
 @pytest.mark.parametrize("fault", ["reset", "fin"])
-async def test_a_reset_or_fin_is_noticed_at_once(figure: Figure, fault: str, repeats: int) -> None:
+async def test_a_reset_or_fin_is_noticed_at_once(
+    figure: Figure, fault: str, repeats: int, full: bool
+) -> None:
+    """Noticed from the socket (a 1006, not inactivity), in the fast tier sooner than
+    the threshold; the < 10 ms median is a measurement, asserted with ``--full``."""
     async with (
         DevServer(chat_app(), ping_interval=PING) as server,
         ChaosProxy(server.port) as proxy,
@@ -544,7 +547,7 @@ async def test_a_reset_or_fin_is_noticed_at_once(figure: Figure, fault: str, rep
         goal="median < 10 ms",
         held=median < RST_FIN_GOAL,
     )
-    assert median < RST_FIN_GOAL, delays
+    assert median < (RST_FIN_GOAL if full else THRESHOLD), delays
 
 
 BOUNDS_POLICY = BackoffPolicy(client_initial=0.015, unknown_initial=0.05, max_backoff=0.2)
@@ -562,15 +565,16 @@ class Reconnect:
     low: float
     high: float
 
-    def within(self) -> bool:
-        """The chosen delay lies in the policy's bounds, and the attempt started on time."""
+    def within(self, late: float = LATE) -> bool:
+        """The chosen delay lies in the policy's bounds, and the attempt started on time
+        (at most ``late`` after the upper bound)."""
         return (
             self.low - 0.001 <= self.scheduled < self.high
-            and self.low - 0.001 <= self.started <= self.high + LATE
+            and self.low - 0.001 <= self.started <= self.high + late
         )
 
 
-async def test_every_reconnect_starts_within_the_backoff_bounds(figure: Figure) -> None:
+async def test_every_reconnect_starts_within_the_backoff_bounds(figure: Figure, full: bool) -> None:
     # The jitter alternates between its extremes, so each class hits both ends.
     jitters = itertools.cycle([0.0, 0.9999])
     seen: dict[str, list[Reconnect]] = {}
@@ -647,12 +651,15 @@ async def test_every_reconnect_starts_within_the_backoff_bounds(figure: Figure) 
             goal=f"chosen delay within the bounds, attempt ≤ {ms(LATE)} after it",
             held=held,
         )
-        assert held, (label, reconnects)
+        assert held or (not full and all(r.within(LOADED) for r in reconnects)), (
+            label,
+            reconnects,
+        )
 
 
 @pytest.mark.parametrize("rounds", [3, pytest.param(20, marks=pytest.mark.full)])
 async def test_the_reconnect_does_not_wait_for_a_close_handshake(
-    figure: Figure, rounds: int
+    figure: Figure, rounds: int, full: bool
 ) -> None:
     async with (
         DevServer(chat_app(), ping_interval=PING) as server,
@@ -688,11 +695,11 @@ async def test_the_reconnect_does_not_wait_for_a_close_handshake(
         goal=f"≤ backoff + {ms(LATE)}",
         held=held,
     )
-    assert held, gaps
+    assert held if full else worst <= delay + LOADED, gaps  # LOADED < CLOSE_TIMEOUT
 
 
 async def test_a_let_go_socket_closes_promptly_even_after_many_unread_frames(
-    figure: Figure,
+    figure: Figure, full: bool
 ) -> None:
     """Regression: websockets stops reading after 16 unread messages (``max_queue``).
 
@@ -702,7 +709,9 @@ async def test_a_let_go_socket_closes_promptly_even_after_many_unread_frames(
     close — and ``stop()``/``terminate()`` waiting for it — took the whole
     close timeout.
     """
-    ping, close_timeout, prompt = 0.02, 2.0, 0.5
+    # Prompt: 0.5 s is the goal (--full); LOADED is what a loaded machine may take. Either
+    # way a stalled close, which takes the whole close timeout, is told apart.
+    ping, close_timeout, prompt = 0.02, CLOSE_TIMEOUT, 0.5 if full else LOADED
     async with (
         DevServer(chat_app(), ping_interval=ping) as server,
         ChaosProxy(server.port) as proxy,
@@ -712,7 +721,7 @@ async def test_a_let_go_socket_closes_promptly_even_after_many_unread_frames(
             policy=POLICY,
             threshold=THRESHOLD,
             jitters=itertools.repeat(0.5),
-            close_timeout=close_timeout,  # short: a stalled close (and terminate) ends sooner
+            close_timeout=close_timeout,
         )
         transport = probe.transport
         async with probe.manager:
@@ -826,7 +835,7 @@ async def test_a_slow_link_loses_nothing_and_is_not_taken_for_a_dead_server(
             await until(
                 lambda: now() - quiet_from >= 3 * THRESHOLD,
                 "three thresholds of pings",
-                socket.next_change,
+                changed=socket.next_change,
             )
             elapsed = now() - start
             state = client.connection_state().connection

@@ -18,61 +18,61 @@ are fixed: their minimised inputs (``seeds.REGRESSIONS``) are the tests below.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 import async_solipsism
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from syncwire import Client
-from syncwire.protocol import (
-    UNSET,
-    ActionResponse,
-    AuthError,
-    Connect,
-    FatalError,
-    ModifyQuerySet,
-    MutationResponse,
-    Ping,
-    ProtocolError,
-    QueryFailed,
-    QueryRemoved,
-    QueryUpdated,
-    ServerMessage,
-    StateVersion,
-    Transition,
-    encode_server_message,
-    json_to_convex,
-    parse_client_message,
-)
-from syncwire.testing import FakeServerConnection, FakeTransport
+from syncwire.protocol import UNSET
+from syncwire.protocol import ActionResponse
+from syncwire.protocol import AuthError
+from syncwire.protocol import Connect
+from syncwire.protocol import FatalError
+from syncwire.protocol import ModifyQuerySet
+from syncwire.protocol import Ping
+from syncwire.protocol import ProtocolError
+from syncwire.protocol import ServerMessage
+from syncwire.protocol import StateVersion
+from syncwire.protocol import Transition
+from syncwire.protocol import encode_server_message
+from syncwire.protocol import json_to_convex
+from syncwire.protocol import parse_client_message
+from syncwire.testing import FakeServerConnection
+from syncwire.testing import FakeTransport
+from tests.helpers import chunked
 from tests.reliability.conftest import Figure
 from tests.reliability.fuzz.mutate import mutate_frames
-from tests.reliability.fuzz.rig import (
-    KNOWN_BUGS,
-    POLICY,
-    URL,
-    ClientRig,
-    Tally,
-    check_core,
-    check_input,
-    check_parse,
-    cpu_budget,
-)
-from tests.reliability.fuzz.seeds import (
-    REGRESSIONS,
-    SEEDS,
-    START,
-    chunked,
-    corpus_matches,
-    join_frames,
-    join_frames_bytes,
-    split_frames,
-)
-from tests.strategies import convex_json_values, json_values, log_lines, server_messages
+from tests.reliability.fuzz.rig import KNOWN_BUGS
+from tests.reliability.fuzz.rig import POLICY
+from tests.reliability.fuzz.rig import URL
+from tests.reliability.fuzz.rig import ClientRig
+from tests.reliability.fuzz.rig import Tally
+from tests.reliability.fuzz.rig import check_core
+from tests.reliability.fuzz.rig import check_input
+from tests.reliability.fuzz.rig import check_parse
+from tests.reliability.fuzz.rig import cpu_budget
+from tests.reliability.fuzz.seeds import REGRESSIONS
+from tests.reliability.fuzz.seeds import SEEDS
+from tests.reliability.fuzz.seeds import START
+from tests.reliability.fuzz.seeds import corpus_matches
+from tests.reliability.fuzz.seeds import join_frames
+from tests.reliability.fuzz.seeds import join_frames_bytes
+from tests.reliability.fuzz.seeds import split_frames
+from tests.strategies import convex_json_values
+from tests.strategies import json_values
+from tests.strategies import log_lines
+from tests.strategies import mutation_responses_of
+from tests.strategies import server_messages
+from tests.strategies import state_modifications_of
 
 T = TypeVar("T")
 
@@ -116,24 +116,7 @@ _ts = st.sampled_from([0, 1, 1000, 2000, 2**63, 2**64 - 1]) | st.integers(0, 2**
 _versions = st.builds(StateVersion, query_set=st.integers(0, 3), identity=st.integers(0, 2), ts=_ts)
 _values = convex_json_values | json_values
 _text = st.text(max_size=12)
-_modifications = st.one_of(
-    st.builds(
-        QueryUpdated,
-        query_id=_ids,
-        value=_values,
-        log_lines=log_lines,
-        journal=st.none() | _text,
-    ),
-    st.builds(
-        QueryFailed,
-        query_id=_ids,
-        error_message=_text,
-        log_lines=log_lines,
-        journal=st.none() | _text,
-        error_data=st.just(UNSET) | _values,
-    ),
-    st.builds(QueryRemoved, query_id=_ids),
-)
+_modifications = state_modifications_of(_ids, _values, _text, st.just(UNSET) | _values)
 _fitting_messages: st.SearchStrategy[ServerMessage] = st.one_of(
     st.builds(
         Transition,
@@ -143,22 +126,8 @@ _fitting_messages: st.SearchStrategy[ServerMessage] = st.one_of(
         client_clock_skew=st.none() | st.integers(-(2**63), 2**63 - 1),
         server_ts=st.none() | st.integers(0, 2**63 - 1),
     ),
-    st.builds(
-        MutationResponse,
-        request_id=_ids,
-        success=st.just(True),
-        result=_values,
-        ts=_ts,
-        log_lines=log_lines,
-    ),
-    st.builds(
-        MutationResponse,
-        request_id=_ids,
-        success=st.just(False),
-        result=_text,
-        ts=st.none(),
-        log_lines=log_lines,
-        error_data=st.just(UNSET) | _values,
+    mutation_responses_of(
+        _ids, _values, _text, ts=_ts, failure_ts=st.none(), error_data=st.just(UNSET) | _values
     ),
     st.builds(
         ActionResponse,

@@ -11,8 +11,10 @@ the default transport (its close timeout scaled down like the thresholds), the
 - does not crash: nothing escapes, asyncio logs no error (the autouse fixture
   in ``tests/conftest.py``), the manager logs no "unexpected error";
 - closes that socket (with the close code RFC 6455 asks for, where it can send one);
-- connects again within its backoff delay (plus ``SLACK``), reports the right
-  close reason to ``on_open``, and is ``ready`` on the next connection;
+- connects again after its backoff delay, reports the right close reason to
+  ``on_open``, and is ``ready`` on the next connection; how soon is a measured
+  goal (within ``SLACK`` of the delay), asserted in the ``--full`` tier: the fast
+  tier allows ``LOADED_SLACK``, which only a reconnect that never comes misses;
 - never hangs: every wait is bounded.
 
 A few inputs look hostile but are valid (UTF-8 split mid-character across
@@ -38,48 +40,49 @@ import sys
 import tempfile
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Final
 
 import pytest
 import websockets.asyncio.messages
 
-from syncwire._core.backoff import CLIENT, UNKNOWN
-from syncwire.protocol import (
-    Connect,
-    MutationResponse,
-    ServerMessage,
-    encode_server_message,
-    parse_client_message,
-)
+from syncwire.backoff import CLIENT
+from syncwire.backoff import UNKNOWN
+from syncwire.protocol import Connect
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import ServerMessage
+from syncwire.protocol import encode_server_message
+from syncwire.protocol import parse_client_message
 from syncwire.transport import WebSocketsTransport
 from syncwire.transport.websockets import MAX_WRITE_BUFFER
-from tests.manager.scripted_server import Recorder, expected_delay, make_manager, until
+from tests.helpers import Recorder
+from tests.helpers import until
+from tests.manager.scripted_server import expected_delay
+from tests.manager.scripted_server import scaled_manager
 from tests.reliability.conftest import Figure
-from tests.reliability.hostile_server import (
-    BINARY,
-    CLOSE,
-    CONT,
-    PING,
-    PING_INTERVAL,
-    PING_MESSAGE,
-    TEXT,
-    Attempt,
-    Behaviour,
-    Conn,
-    after_connect,
-    close_payload,
-    deflate_bomb,
-    every,
-    flood,
-    frame,
-    handshake_reply,
-    hostile_server,
-    inflated_size,
-    silent,
-    wrong_accept,
-)
+from tests.reliability.hostile_server import BINARY
+from tests.reliability.hostile_server import CLOSE
+from tests.reliability.hostile_server import CONT
+from tests.reliability.hostile_server import PING
+from tests.reliability.hostile_server import PING_INTERVAL
+from tests.reliability.hostile_server import PING_MESSAGE
+from tests.reliability.hostile_server import TEXT
+from tests.reliability.hostile_server import Attempt
+from tests.reliability.hostile_server import Behaviour
+from tests.reliability.hostile_server import Conn
+from tests.reliability.hostile_server import after_connect
+from tests.reliability.hostile_server import close_payload
+from tests.reliability.hostile_server import deflate_bomb
+from tests.reliability.hostile_server import every
+from tests.reliability.hostile_server import flood
+from tests.reliability.hostile_server import frame
+from tests.reliability.hostile_server import handshake_reply
+from tests.reliability.hostile_server import hostile_server
+from tests.reliability.hostile_server import inflated_size
+from tests.reliability.hostile_server import silent
+from tests.reliability.hostile_server import wrong_accept
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 """The repository, where a child process finds ``tests``."""
@@ -87,7 +90,9 @@ MIB: Final = 1 << 20
 LIMIT: Final = 64 * MIB
 """The default ``max_message_size`` (after decompression)."""
 SLACK: Final = 0.5
-"""How much later than its backoff delay a reconnect may come on a loaded 2-core machine."""
+"""The goal (``--full``): how much later than its backoff delay a reconnect may come."""
+LOADED_SLACK: Final = 5.0
+"""The fast tier's bound on the same: a stall of a loaded, shared machine is no failure."""
 INACTIVITY: Final = 1.5
 """The inactivity threshold where a case should end sooner: longer than any expected
 reconnect, so a stalled socket shows up as a wrong reason instead of being rescued."""
@@ -130,22 +135,6 @@ def fragments(data: bytes, cuts: Sequence[int]) -> list[bytes]:
     parts = [data[a:b] for a, b in itertools.pairwise(bounds)]
     last = len(parts) - 1
     return [frame(TEXT if i == 0 else CONT, part, fin=i == last) for i, part in enumerate(parts)]
-
-
-def then_healthy(*frames: bytes, deflate: bool = False) -> Behaviour:
-    """Write ``frames`` after the client's Connect, then keep pinging like a healthy server."""
-
-    async def behave(conn: Conn) -> None:
-        await conn.accept(deflate=deflate)
-        if not await conn.greeted():
-            return
-        conn.fault()
-        await conn.write(b"".join(frames))
-        while not conn.ended:
-            await conn.send_text(PING_MESSAGE)
-            await asyncio.sleep(PING_INTERVAL)
-
-    return behave
 
 
 def stalled_frame() -> Behaviour:
@@ -320,21 +309,24 @@ CASES: Final = [
     # -- valid input that looks hostile: delivered, no reconnect
     Case(
         "UTF-8 split mid-character across fragments",
-        then_healthy(*fragments(_UTF8, _SPLITS)),
+        after_connect(*fragments(_UTF8, _SPLITS), then_healthy=True),
         VALID,
         delivered=UTF8,
     ),
     Case(
         "pings between fragments",
-        then_healthy(
-            *(part + frame(PING, b"between") for part in fragments(_UTF8, range(1, len(_UTF8), 7)))
+        after_connect(
+            *(part + frame(PING, b"between") for part in fragments(_UTF8, range(1, len(_UTF8), 7))),
+            then_healthy=True,
         ),
         VALID,
         delivered=UTF8,
     ),
     Case(
         "compressed 1 MiB message",
-        then_healthy(frame(TEXT, deflated(encoded(BIG)), rsv=0b100), deflate=True),
+        after_connect(
+            frame(TEXT, deflated(encoded(BIG)), rsv=0b100), deflate=True, then_healthy=True
+        ),
         VALID,
         delivered=BIG,
     ),
@@ -343,7 +335,7 @@ if MAX_FRAGMENTS is not None:
     CASES.append(
         Case(
             f"{MAX_FRAGMENTS:,} fragments (websockets' most)",
-            then_healthy(*fragments(_UTF8, range(1, MAX_FRAGMENTS))),
+            after_connect(*fragments(_UTF8, range(1, MAX_FRAGMENTS)), then_healthy=True),
             VALID,
             delivered=UTF8,
         )
@@ -361,20 +353,21 @@ def unexpected_log_lines(recorder: Recorder) -> list[str]:
 @pytest.mark.parametrize(
     "case", [pytest.param(case, id=case.name, marks=case.marks) for case in CASES]
 )
-async def test_hostile_input_ends_in_a_clean_reconnect(case: Case, figure: Figure) -> None:
+async def test_hostile_input_ends_in_a_clean_reconnect(
+    case: Case, figure: Figure, full: bool
+) -> None:
     """A server is never trusted: whatever it sends, the manager stays up and reconnects."""
     async with asyncio.timeout(CASE_TIMEOUT), hostile_server(case.behaviour) as server:
-        recorder = make_manager(
+        recorder = scaled_manager(
             server.url,
             inactivity_threshold=case.inactivity,
             transport=WebSocketsTransport(close_timeout=CLOSE_TIMEOUT),
         )
-        assert recorder.manager is not None
         try:
             if case.route == VALID:
                 await accepted(case, server.attempts, recorder, figure)
             else:
-                await reconnected(case, server.attempts, recorder, figure)
+                await reconnected(case, server.attempts, recorder, figure, full)
         finally:
             await recorder.manager.terminate()
     assert not unexpected_log_lines(recorder)
@@ -387,19 +380,20 @@ async def accepted(case: Case, attempts: list[Attempt], recorder: Recorder, figu
     assert recorder.messages[0] == case.delivered
     assert len(attempts) == 1, "a valid input made the client reconnect"
     assert attempts[0].close_code is None
-    assert recorder.manager is not None
     assert recorder.manager.socket_state() == "ready"
     figure(f"hostile: {case.name}", "delivered, no reconnect", goal="accepted", held=True)
 
 
 async def reconnected(
-    case: Case, attempts: list[Attempt], recorder: Recorder, figure: Figure
+    case: Case, attempts: list[Attempt], recorder: Recorder, figure: Figure, full: bool
 ) -> None:
-    """The socket is closed and a new one opened, after the backoff delay and soon."""
+    """The socket is closed and a new one opened, after the backoff delay and soon
+    (within ``SLACK`` of it in the full tier, ``LOADED_SLACK`` in the fast one)."""
     reason_class = UNKNOWN if case.route in (DROPPED, HANDSHAKE) else CLIENT
     delay = expected_delay(reason_class)
     wait = case.inactivity if case.route == INACTIVE else 0.0
-    bound = wait + delay + SLACK + case.work
+    goal = wait + delay + SLACK + case.work
+    bound = goal if full else wait + delay + LOADED_SLACK + case.work
     # Waiting longer than the bound would only tell us how late a failure is.
     try:
         async with asyncio.timeout(bound + 1.0):
@@ -407,7 +401,7 @@ async def reconnected(
                 await asyncio.sleep(0.005)
     except TimeoutError:
         hostile = attempts[0]
-        figure(f"hostile: {case.name}", "no reconnect", goal=f"< {bound * 1000:.0f} ms", held=False)
+        figure(f"hostile: {case.name}", "no reconnect", goal=f"< {goal * 1000:.0f} ms", held=False)
         pytest.fail(
             f"no new connection {bound + 1.0:.1f} s after the fault "
             f"(client close code {hostile.close_code}, socket ended: {hostile.ended.is_set()})"
@@ -416,7 +410,6 @@ async def reconnected(
     await until(hostile.ended.is_set, "the hostile socket to be closed")
     assert hostile.fault_at is not None
     manager = recorder.manager
-    assert manager is not None
     await until(lambda: manager.socket_state() == "ready", "ready")
 
     # Why the socket ended, as the next on_open was told (and the Connect carried).
@@ -428,12 +421,12 @@ async def reconnected(
     # where only inactivity can end it), and not much later.
     start = hostile.at if case.route == INACTIVE else hostile.fault_at
     took = fresh.at - start
-    held = reason.startswith(case.reason) and took < bound
+    held = reason.startswith(case.reason) and took < goal
     figure(
         f"hostile: {case.name}",
         f"closed ({hostile.close_code or 'no close frame'}), reconnected after "
         f"{took * 1000:.0f} ms: {reason}",
-        goal=f"clean reconnect, {case.reason}, < {bound * 1000:.0f} ms",
+        goal=f"clean reconnect, {case.reason}, < {goal * 1000:.0f} ms",
         held=held,
     )
     assert reason.startswith(case.reason), reason

@@ -15,7 +15,7 @@ returned its echo or raised ``ConnectionLostError``, nothing else and no hang;
 both subscriptions still update. Fast tier: 5 kills and one close of each
 class; ``--full``: 100 kills.
 
-Found here and fixed: a send racing the server's close raised ``SendFailed``
+Found here and fixed: a send racing the server's close raised ``SendError``
 (the socket was no longer OPEN), so the manager reconnected as
 ``FailedToSendMessage`` with the client backoff class and an overload close
 was retried at once. The transport now drops such a frame, as a browser does,
@@ -33,21 +33,26 @@ import signal
 import statistics
 import sys
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
+from typing import Any
 
 import pytest
 
-from syncwire import BackoffPolicy, Client, ConnectionLostError, Subscription
-from syncwire._core.backoff import (
-    CLIENT,
-    SERVER_DISCONNECT_ERRORS,
-    UNKNOWN,
-    classify_disconnect_error,
-)
+from syncwire import BackoffPolicy
+from syncwire import Client
+from syncwire import ConnectionLostError
+from syncwire import Subscription
+from syncwire.backoff import CLIENT
+from syncwire.backoff import SERVER_DISCONNECT_ERRORS
+from syncwire.backoff import UNKNOWN
+from syncwire.backoff import classify_disconnect_error
 from syncwire.devserver.state import load_state
+from tests.helpers import ms
+from tests.helpers import now
+from tests.helpers import until
 from tests.reliability.conftest import Figure
 
 pytestmark = pytest.mark.asyncio
@@ -96,20 +101,6 @@ def reason_class(reason: str | None) -> str:
     if reason == "InactiveServer":
         return CLIENT
     return classify_disconnect_error(reason)
-
-
-def now() -> float:
-    return asyncio.get_running_loop().time()
-
-
-async def until(predicate: Callable[[], bool], what: str) -> None:
-    """Poll ``predicate`` every millisecond, for at most ``TIMEOUT`` seconds."""
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            while not predicate():  # noqa: ASYNC110 - client state changes have no event to wait on
-                await asyncio.sleep(0.001)
-    except TimeoutError:
-        pytest.fail(f"timed out after {TIMEOUT} s waiting for {what}")
 
 
 class ServerProcess:
@@ -272,10 +263,6 @@ class Load:
                     self.action_errors.append(AssertionError(f"echo {result!r} for {text!r}"))
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms"
-
-
 def schedule(kills: int) -> list[tuple[str, str, str | None]]:
     """Kill rounds with the close rounds in between: (label, class, command; None = SIGKILL)."""
     rounds: list[tuple[str, str, str | None]] = []
@@ -344,7 +331,13 @@ async def test_kill_restart_and_every_close_class(
                 state = client.connection_state()
                 return state.inflight_mutations > 0 and state.inflight_actions > 0
 
-            await until(in_flight, f"mutations and actions in flight before {label}")
+            # Checked on every turn of the loop: a round's mutations can all finish
+            # within one poll interval, and the fault must land while they are in flight.
+            await until(
+                in_flight,
+                f"mutations and actions in flight before {label}",
+                changed=lambda: asyncio.sleep(0),
+            )
             started = now()
             if command is None:
                 await server.kill()
@@ -460,7 +453,7 @@ async def test_kill_restart_and_every_close_class(
         assert not lost, lost[:10]
         assert not duplicated, bodies.most_common(5)
         assert all(load.results[body] == ids[body] for body in load.sent)
-        assert len(saved.database._docs("messages")) == len(expected)
+        assert len(saved.database.documents("messages")) == len(expected)
         assert not load.action_errors, load.action_errors[:5]
         assert load.actions_returned + load.actions_lost == load.actions_started
         assert load.actions_lost >= 1  # actions were in flight at the faults

@@ -15,22 +15,24 @@ import logging
 
 import pytest
 
-from syncwire import BackoffPolicy, Client
-from syncwire._core.machine import CoreConfig, ManagerCore
-from syncwire._core.states import Disconnected, Ready
-from syncwire.client.client import _STATE_BACKLOG
+from syncwire import BackoffPolicy
+from syncwire import Client
+from syncwire._core.machine import CoreConfig
+from syncwire._core.machine import ManagerCore
+from syncwire._core.states import Disconnected
+from syncwire._core.states import Ready
+from syncwire.client.client import STATE_BACKLOG
 from syncwire.devserver.example import chat_app
 from syncwire.devserver.server import DevServer
-from syncwire.protocol import (
-    MutationResponse,
-    QueryUpdated,
-    StateVersion,
-    Transition,
-    TransitionChunk,
-    encode_server_message,
-)
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import QueryUpdated
+from syncwire.protocol import StateVersion
+from syncwire.protocol import Transition
+from syncwire.protocol import encode_server_message
 from syncwire.testing import FakeTransport
 from syncwire.transport import WebSocketsTransport
+from tests.helpers import chunked
+from tests.helpers import until
 from tests.reliability.conftest import Figure
 
 TIMEOUT = 10.0
@@ -72,9 +74,8 @@ async def test_the_size_limit_is_exact_and_the_client_recovers(figure: Figure) -
 
         server.faults.send_raw(frame_of_size(LIMIT + 1))
         await client.mutation("messages:send", {"body": "after the limit"})
+        await until(lambda: opened() >= 2, "the reconnect after the oversized frame")
         async with asyncio.timeout(TIMEOUT):
-            while opened() < 2:  # noqa: ASYNC110 - changed by the manager
-                await asyncio.sleep(0.01)
             values: list[dict[str, object]] = []
             while len(values) < 2:
                 values = await sub.next()
@@ -88,23 +89,6 @@ async def test_the_size_limit_is_exact_and_the_client_recovers(figure: Figure) -
         goal="exact boundary, recovered",
         held=True,
     )
-
-
-def chunked(transition: Transition, parts: int) -> tuple[int, list[str]]:
-    text = encode_server_message(transition)
-    size = -(-len(text) // parts)
-    frames = [
-        encode_server_message(
-            TransitionChunk(
-                chunk=text[i * size : (i + 1) * size],
-                part_number=i,
-                total_parts=parts,
-                transition_id="t",
-            )
-        )
-        for i in range(parts)
-    ]
-    return len(text), frames
 
 
 def ready_core(max_transition_size: int) -> ManagerCore:
@@ -126,7 +110,8 @@ def test_the_chunk_reassembly_cap_is_exact(figure: Figure) -> None:
         end_version=version,
         modifications=(QueryUpdated(query_id=0, value="v" * 1000, log_lines=(), journal=None),),
     )
-    length, frames = chunked(transition, 4)
+    text = encode_server_message(transition)
+    length, frames = len(text), chunked(text, 4, "t")
 
     at_cap = ready_core(max_transition_size=length)
     received = [at_cap.frame_received(1, frame, 1.0) for frame in frames]
@@ -170,8 +155,8 @@ async def test_unread_values_and_states_do_not_pile_up(figure: Figure) -> None:
             while client._remote.version.ts < count:  # noqa: ASYNC110 - the reader's progress
                 await asyncio.sleep(0)
         assert await sub.next() == float(count), "a slow reader skips to the newest value"
-        backlog = len(states._queue)  # type: ignore[attr-defined]
-        assert backlog == _STATE_BACKLOG
+        backlog = states.mailbox.unread  # type: ignore[attr-defined]
+        assert backlog == STATE_BACKLOG
         sub.unsubscribe()
     outcomes = await asyncio.gather(*calls, return_exceptions=True)
     assert {type(outcome).__name__ for outcome in outcomes} == {"ClientClosedError"}

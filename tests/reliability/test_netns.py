@@ -27,7 +27,8 @@ import json
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -36,14 +37,12 @@ import pytest
 
 from syncwire.transport.websockets import WebSocketsConnection
 from tests.reliability.conftest import Figure
-from tests.reliability.netns import (
-    SERVER_IP,
-    Event,
-    Link,
-    Peer,
-    linked_namespaces,
-    unavailable_reason,
-)
+from tests.reliability.netns import SERVER_IP
+from tests.reliability.netns import Event
+from tests.reliability.netns import Link
+from tests.reliability.netns import Peer
+from tests.reliability.netns import linked_namespaces
+from tests.reliability.netns import unavailable_reason
 from tests.reliability.netns_peers import big_value
 
 pytestmark = pytest.mark.netns
@@ -134,8 +133,11 @@ def of(events: list[Event], kind: str) -> list[Event]:
 
 
 def test_a_silent_network_is_detected_at_threshold_and_the_client_recovers_after_heal(
-    link: Link, figure: Figure
+    link: Link, figure: Figure, full: bool
 ) -> None:
+    """Detected at the threshold: ``TOLERANCE`` late at most is the measured goal
+    (``--full``); the default tier allows half a threshold, which a detection timed
+    from the wrong event still misses."""
     start_server(link)
     client = start_client(link, THRESHOLD)
     client.send("send before")
@@ -209,7 +211,8 @@ def test_a_silent_network_is_detected_at_threshold_and_the_client_recovers_after
         goal=f"after the heal, ≤ threshold + 1.5 × max backoff ({bound:.2f} s)",
         held=0 <= recovered <= bound + TOLERANCE,
     )
-    assert 0 <= late <= TOLERANCE, f"detected {late * 1000:.0f} ms after last message + threshold"
+    tolerance = TOLERANCE if full else THRESHOLD / 2
+    assert 0 <= late <= tolerance, f"detected {late * 1000:.0f} ms after last message + threshold"
 
 
 @dataclass

@@ -47,8 +47,12 @@ import pytest
 from syncwire import ConnectionState
 from syncwire.transport import WebSocketsTransport
 from tests.reliability.conftest import Figure
-from tests.reliability.scale_fleet import CountingTransport, Fleet, rss_bytes
-from tests.reliability.scale_server import REPO, ServerProcess, raise_nofile
+from tests.reliability.scale_fleet import CountingTransport
+from tests.reliability.scale_fleet import Fleet
+from tests.reliability.scale_fleet import rss_bytes
+from tests.reliability.scale_server import REPO
+from tests.reliability.scale_server import ServerProcess
+from tests.reliability.scale_server import raise_nofile
 
 SEED = 20240606
 WARM_UP = 200

@@ -20,19 +20,19 @@ from collections.abc import Callable
 
 import pytest
 
-from syncwire import BackoffPolicy, Client
+from syncwire import BackoffPolicy
+from syncwire import Client
 from syncwire.devserver.auth import make_hs256_token
 from syncwire.devserver.example import chat_app
 from syncwire.devserver.server import DevServer
-from syncwire.protocol import MutationResponse, encode_server_message
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import encode_server_message
 from syncwire.transport import WebSocketsTransport
 from syncwire.transport.websockets import LOGGER_NAME
-from tests.loopback.test_redaction import (
-    ExceptionTexts,
-    every_logger_at_debug,  # noqa: F401 - a fixture
-    fragments,
-    leaks,
-)
+from tests.helpers import ExceptionTexts
+from tests.helpers import fragments
+from tests.helpers import leaks
+from tests.helpers import until
 from tests.reliability.conftest import Figure
 
 TIMEOUT = 20.0
@@ -42,18 +42,9 @@ POLICY = BackoffPolicy(client_initial=0.01, unknown_initial=0.01, max_backoff=0.
 LIMIT = 64 * 1024
 
 
-async def until(predicate: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            while not predicate():  # noqa: ASYNC110 - state changed by callbacks
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
-
-
 @pytest.mark.asyncio
 async def test_no_token_leaks_through_a_client_fault_scenario(
-    every_logger_at_debug: pytest.LogCaptureFixture,  # noqa: F811 - the imported fixture
+    every_logger_at_debug: pytest.LogCaptureFixture,
     figure: Figure,
 ) -> None:
     now = int(time.time())
@@ -129,7 +120,7 @@ async def test_no_token_leaks_through_a_client_fault_scenario(
     # Frame logs at DEBUG on both ends were captured (redacted to opcode and size).
     for name in ("syncwire.devserver.websockets", LOGGER_NAME):
         assert any(r.name == name and "TEXT" in r.getMessage() for r in records), name
-    assert {"ProtocolError", "MessageTooLarge"} <= raised.types, raised.types
+    assert {"ProtocolError", "MessageTooLargeError"} <= raised.types, raised.types
     assert not raised.failures
 
     leaked: list[str] = []

@@ -17,11 +17,13 @@ import pytest
 import pytest_asyncio
 import trustme
 
-from syncwire import BackoffPolicy, Client
+from syncwire import BackoffPolicy
+from syncwire import Client
 from syncwire.devserver.example import chat_app
 from syncwire.devserver.server import DevServer
 from syncwire.transport import WebSocketsTransport
 from syncwire.transport.websockets import LOGGER_NAME
+from tests.helpers import until
 from tests.reliability.conftest import Figure
 
 TIMEOUT = 10.0
@@ -52,9 +54,10 @@ async def refused(
     """Let a client try ``ATTEMPTS`` times; it must never get a session. Returns the error."""
     caplog.clear()
     async with Client(server.url, transport=transport, backoff=POLICY) as client:
-        async with asyncio.timeout(TIMEOUT):
-            while caplog.text.count("WebSocket error message") < ATTEMPTS:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
+        await until(
+            lambda: caplog.text.count("WebSocket error message") >= ATTEMPTS,
+            f"{ATTEMPTS} refused attempts",
+        )
         state = client.connection_state().connection
         assert not state.has_ever_connected
         assert server.session_count == 0

@@ -1,7 +1,7 @@
 """Local servers for the transport tests, each started on 127.0.0.1:0 and always stopped.
 
 - ``websocket_server``: a real ``websockets`` server running a per-test handler.
-- ``silent_server``: accepts TCP connections and never answers (a hung handshake).
+- ``silent_server``: accepts TCP (or TLS) connections and never answers (a hung handshake).
 - ``connect_proxy``: a minimal HTTP CONNECT proxy, to prove an explicit proxy is used.
 """
 
@@ -14,12 +14,17 @@ import hashlib
 import logging
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
+from websockets.http11 import Request
+from websockets.http11 import Response
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 ProcessRequest = Callable[[ServerConnection, Request], Response | None]
@@ -120,9 +125,13 @@ def _accept_key(request_head: bytes) -> str:
 
 
 @contextlib.asynccontextmanager
-async def silent_server(*, handshake: bool = False) -> AsyncIterator[SilentServer]:
+async def silent_server(
+    *, handshake: bool = False, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[SilentServer]:
     """With ``handshake=False`` the opening handshake hangs; with ``True`` it completes
-    (without extensions) and then the server ignores everything, close frames included."""
+    (without extensions) and then the server ignores everything, close frames included.
+    With ``ssl_context`` it speaks TLS first (a client that refuses the certificate
+    never gets as far as the handshake)."""
     info = SilentServer()
     writers: list[asyncio.StreamWriter] = []
 
@@ -142,7 +151,7 @@ async def silent_server(*, handshake: bool = False) -> AsyncIterator[SilentServe
         with contextlib.suppress(OSError):
             await writer.wait_closed()
 
-    server = await asyncio.start_server(on_client, "127.0.0.1", 0)
+    server = await asyncio.start_server(on_client, "127.0.0.1", 0, ssl=ssl_context)
     info.port = server.sockets[0].getsockname()[1]
     try:
         yield info

@@ -7,21 +7,24 @@ import gc
 import inspect
 import selectors
 import time
+from collections.abc import Callable
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 import pytest
 
 import syncwire.testing
-from syncwire.testing import CloseFrame, FakeConnection, FakeServerConnection, FakeTransport
-from syncwire.transport.base import (
-    ConnectionClosed,
-    SendFailed,
-    Transport,
-    TransportConnection,
-    TransportError,
-    UnexpectedBinaryFrame,
-)
+from syncwire.errors import ConnectionClosedError
+from syncwire.errors import SendError
+from syncwire.errors import TransportError
+from syncwire.errors import UnexpectedBinaryFrameError
+from syncwire.testing import CloseFrame
+from syncwire.testing import FakeConnection
+from syncwire.testing import FakeServerConnection
+from syncwire.testing import FakeTransport
+from syncwire.transport.base import Transport
+from syncwire.transport.base import TransportConnection
 
 URL = "wss://example.convex.cloud/api/1.27.3/sync"
 TIMEOUT = 5.0
@@ -36,11 +39,25 @@ async def open_connection(fake: FakeTransport) -> tuple[FakeConnection, FakeServ
         return await connecting, server
 
 
-async def recv_closed(conn: TransportConnection) -> ConnectionClosed:
+async def recv_closed(conn: TransportConnection) -> ConnectionClosedError:
     async with asyncio.timeout(TIMEOUT):
-        with pytest.raises(ConnectionClosed) as info:
+        with pytest.raises(ConnectionClosedError) as info:
             await conn.recv()
     return info.value
+
+
+async def cancel_after(
+    fake: FakeTransport, answer: Callable[[FakeServerConnection], object]
+) -> tuple[asyncio.Task[FakeConnection], FakeServerConnection]:
+    """Start a connect, ``answer`` it on the server's end (accept, refuse), then cancel
+    the connecting task before it could resume with the result; the task and the end."""
+    connecting = asyncio.create_task(fake.connect(URL))
+    server = await fake.next_connection()
+    answer(server)
+    connecting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await connecting
+    return connecting, server
 
 
 async def settle() -> None:
@@ -166,13 +183,7 @@ async def test_hung_handshake_until_cancelled() -> None:
 
 @pytest.mark.asyncio
 async def test_cancel_racing_accept_closes_the_connection() -> None:
-    fake = FakeTransport()
-    connecting = asyncio.create_task(fake.connect(URL))
-    server = await fake.next_connection()
-    server.accept()
-    connecting.cancel()  # before the connecting task could resume with the result
-    with pytest.raises(asyncio.CancelledError):
-        await connecting
+    _, server = await cancel_after(FakeTransport(), FakeServerConnection.accept)
     assert server.state == "abandoned"
     assert server.close_frame == CloseFrame(1006, "")
     assert server.closed_by_client is None
@@ -181,12 +192,7 @@ async def test_cancel_racing_accept_closes_the_connection() -> None:
 @pytest.mark.asyncio
 async def test_refusal_behind_a_cancel_is_not_reported_as_never_retrieved() -> None:
     fake = FakeTransport()
-    connecting = asyncio.create_task(fake.connect(URL))
-    server = await fake.next_connection()
-    server.refuse()
-    connecting.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await connecting
+    connecting, server = await cancel_after(fake, FakeServerConnection.refuse)
     loop = asyncio.get_running_loop()
     reported: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _, context: reported.append(context))
@@ -263,7 +269,7 @@ async def test_binary_frame_then_still_usable() -> None:
     conn, server = await open_connection(FakeTransport())
     server.push_binary(b"\x00\x01")
     server.push("text")
-    with pytest.raises(UnexpectedBinaryFrame) as info:
+    with pytest.raises(UnexpectedBinaryFrameError) as info:
         await conn.recv()
     assert info.value.size == 2
     assert await conn.recv() == "text"
@@ -330,14 +336,14 @@ async def test_client_close_is_recorded() -> None:
     conn.close(1000)  # idempotent: the first close stands
     assert server.closed_by_client == CloseFrame(4000, "bye")
     assert server.closed_by_client.code == 4000
-    with pytest.raises(SendFailed):
+    with pytest.raises(SendError):
         conn.send("after close")
     async with asyncio.timeout(TIMEOUT):
         await conn.wait_closed()
         await server.wait_closed()
     closed = await recv_closed(conn)
     assert (closed.code, closed.reason) == (4000, "bye")
-    with pytest.raises(ConnectionClosed):
+    with pytest.raises(ConnectionClosedError):
         await server.receive()
 
 
@@ -348,7 +354,7 @@ async def test_server_receive_returns_pending_frames_before_the_close() -> None:
     conn.close()
     async with asyncio.timeout(TIMEOUT):
         assert await server.receive() == "one"
-        with pytest.raises(ConnectionClosed) as info:
+        with pytest.raises(ConnectionClosedError) as info:
             await server.receive()
     assert info.value.code == 1000
 
@@ -361,9 +367,9 @@ async def test_fail_sends_now() -> None:
     conn, server = await open_connection(FakeTransport())
     conn.send("ok")
     server.fail_sends()
-    with pytest.raises(SendFailed):
+    with pytest.raises(SendError):
         conn.send("fails")
-    with pytest.raises(SendFailed):
+    with pytest.raises(SendError):
         conn.send("fails again")
     assert server.sent == ["ok"]
     server.push("reading still works")
@@ -378,7 +384,7 @@ async def test_fail_sends_later() -> None:
     conn.send("lost in the background")  # no error yet
     assert server.sent == []
     assert await conn.recv() == "already on its way"
-    with pytest.raises(SendFailed):
+    with pytest.raises(SendError):
         await conn.recv()
     assert (await recv_closed(conn)).code == 1006
     conn.send("dead connection")  # dropped: recv has reported the close

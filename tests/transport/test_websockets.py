@@ -11,45 +11,45 @@ import ssl
 import traceback
 import warnings
 from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
 from http import HTTPStatus
 
 import pytest
 import trustme
 import websockets.asyncio.client
 from websockets.asyncio.server import ServerConnection
-from websockets.http11 import Request, Response
+from websockets.http11 import Request
+from websockets.http11 import Response
 
-from syncwire.transport.base import (
-    ConnectionClosed,
-    MessageTooLarge,
-    SendFailed,
-    Transport,
-    TransportConnection,
-    TransportError,
-    UnexpectedBinaryFrame,
-)
-from syncwire.transport.websockets import (
-    LOGGER_NAME,
-    WebSocketsConnection,
-    WebSocketsTransport,
-)
-from tests.transport.servers import (
-    TIMEOUT,
-    closed_port,
-    connect_proxy,
-    silent_server,
-    websocket_server,
-)
+from syncwire.errors import ConnectionClosedError
+from syncwire.errors import MessageTooLargeError
+from syncwire.errors import SendError
+from syncwire.errors import TransportError
+from syncwire.errors import UnexpectedBinaryFrameError
+from syncwire.transport.base import Transport
+from syncwire.transport.base import TransportConnection
+from syncwire.transport.websockets import LOGGER_NAME
+from syncwire.transport.websockets import WebSocketsConnection
+from syncwire.transport.websockets import WebSocketsTransport
+from tests.helpers import fragments
+from tests.helpers import leaks
+from tests.helpers import until
+from tests.transport.servers import TIMEOUT
+from tests.transport.servers import closed_port
+from tests.transport.servers import connect_proxy
+from tests.transport.servers import silent_server
+from tests.transport.servers import websocket_server
 
 # --------------------------------------------------------------------------- helpers
 
 
-async def recv_closed(conn: TransportConnection) -> ConnectionClosed:
+async def recv_closed(conn: TransportConnection) -> ConnectionClosedError:
     """Read until the connection ends; fail on any frame instead."""
     async with asyncio.timeout(TIMEOUT):
         try:
             frame = await conn.recv()
-        except ConnectionClosed as closed:
+        except ConnectionClosedError as closed:
             return closed
     pytest.fail(f"expected the connection to end, got a frame: {frame!r}")
 
@@ -192,30 +192,32 @@ async def test_server_close_code_and_reason() -> None:
         await close(conn)
 
 
-@pytest.mark.asyncio
-async def test_close_frame_without_status_is_1005() -> None:
-    async def close_without_status(ws: ServerConnection) -> None:
-        ws.protocol.send_close()  # an empty close frame: websockets has no public API for it
-        ws.send_data()
-        await ws.wait_closed()
+async def close_without_status(ws: ServerConnection) -> None:
+    ws.protocol.send_close()  # an empty close frame: websockets has no public API for it
+    ws.send_data()
+    await ws.wait_closed()
 
-    async with websocket_server(close_without_status) as server:
-        conn = await WebSocketsTransport().connect(server.url)
-        closed = await recv_closed(conn)
-        assert (closed.code, closed.reason) == (1005, "")
-        await close(conn)
+
+async def drop(ws: ServerConnection) -> None:
+    ws.transport.abort()
+    await ws.wait_closed()
 
 
 @pytest.mark.asyncio
-async def test_tcp_drop_is_1006() -> None:
-    async def drop(ws: ServerConnection) -> None:
-        ws.transport.abort()
-        await ws.wait_closed()
-
-    async with websocket_server(drop) as server:
+@pytest.mark.parametrize(
+    ("handler", "code"),
+    [
+        pytest.param(close_without_status, 1005, id="close-frame-without-status-is-1005"),
+        pytest.param(drop, 1006, id="tcp-drop-is-1006"),
+    ],
+)
+async def test_an_end_without_a_close_status(
+    handler: Callable[[ServerConnection], Awaitable[None]], code: int
+) -> None:
+    async with websocket_server(handler) as server:
         conn = await WebSocketsTransport().connect(server.url)
         closed = await recv_closed(conn)
-        assert (closed.code, closed.reason) == (1006, "")
+        assert (closed.code, closed.reason) == (code, "")
         await close(conn)
 
 
@@ -229,7 +231,7 @@ async def test_binary_frame_is_reported_and_connection_survives() -> None:
     async with websocket_server(binary_then_echo) as server:
         conn = await WebSocketsTransport().connect(server.url)
         async with asyncio.timeout(TIMEOUT):
-            with pytest.raises(UnexpectedBinaryFrame) as info:
+            with pytest.raises(UnexpectedBinaryFrameError) as info:
                 await conn.recv()
             assert info.value.size == 3
             conn.send("still here")
@@ -254,7 +256,7 @@ async def test_max_message_size_is_inclusive_and_enforced(compression: bool) -> 
         async with asyncio.timeout(TIMEOUT):
             assert await conn.recv() == "x" * 1024
         closed = await recv_closed(conn)
-        assert isinstance(closed, MessageTooLarge)
+        assert isinstance(closed, MessageTooLargeError)
         assert closed.code == 1009
         assert "y" * 8 not in str(closed)
         await close(conn)
@@ -268,11 +270,11 @@ async def test_send_after_close_fails_at_once() -> None:
     async with websocket_server() as server:
         conn = await WebSocketsTransport().connect(server.url)
         conn.close()
-        with pytest.raises(SendFailed):
+        with pytest.raises(SendError):
             conn.send("too late")
         async with asyncio.timeout(TIMEOUT):
             await conn.wait_closed()
-        with pytest.raises(SendFailed):
+        with pytest.raises(SendError):
             conn.send("later still")
 
 
@@ -287,7 +289,7 @@ async def test_send_after_the_server_closed_is_dropped_like_a_browser() -> None:
         conn = await WebSocketsTransport().connect(server.url)
         closed = await recv_closed(conn)
         assert (closed.code, closed.reason) == (1013, "TooManyConcurrentRequests")
-        conn.send("nobody listens")  # no SendFailed
+        conn.send("nobody listens")  # no SendError
         closed = await recv_closed(conn)
         assert closed.reason == "TooManyConcurrentRequests"
         await close(conn)
@@ -313,7 +315,7 @@ async def test_write_error_during_send_raises_send_failed(
             transport.abort()
 
         monkeypatch.setattr(transport, "write", broken_write)
-        with pytest.raises(SendFailed, match="write failed") as info:
+        with pytest.raises(SendError, match="write failed") as info:
             conn.send("doomed")
         assert "doomed" not in str(info.value)
         assert (await recv_closed(conn)).code == 1006
@@ -370,7 +372,7 @@ async def test_refused_connection_is_a_transport_error() -> None:
         await WebSocketsTransport().connect(f"ws://127.0.0.1:{closed_port()}/api/sync")
     # The OS error is kept as the cause (an OSError's text holds no secret).
     assert isinstance(info.value.__cause__, ConnectionRefusedError)
-    assert not isinstance(info.value, ConnectionClosed)
+    assert not isinstance(info.value, ConnectionClosedError)
 
 
 @pytest.mark.asyncio
@@ -381,7 +383,7 @@ async def test_http_rejection_is_a_transport_error() -> None:
     async with websocket_server(process_request=forbid) as server:
         with pytest.raises(TransportError, match="HTTP 403") as info:
             await WebSocketsTransport().connect(server.url)
-    assert not isinstance(info.value, ConnectionClosed)
+    assert not isinstance(info.value, ConnectionClosedError)
 
 
 @pytest.mark.asyncio
@@ -575,8 +577,7 @@ async def test_last_data_at_moves_while_a_message_is_still_arriving() -> None:
             conn.send("go")
             async with asyncio.timeout(TIMEOUT):
                 await first_sent.wait()
-                while not data_seen():  # noqa: ASYNC110 - set by the protocol
-                    await asyncio.sleep(0.001)
+            await until(data_seen, "the first fragment's bytes")
             assert not receiving.done(), "the message is not complete yet"
             release.set()
             async with asyncio.timeout(TIMEOUT):
@@ -587,24 +588,6 @@ async def test_last_data_at_moves_while_a_message_is_still_arriving() -> None:
 
 
 # --------------------------------------------------------------------------- secrets
-
-
-def token_fragments(token: str) -> set[str]:
-    return {token[i : i + 8] for i in range(len(token) - 7)}
-
-
-def leaks(text: str, fragments: set[str]) -> list[str]:
-    return sorted(fragment for fragment in fragments if fragment in text)
-
-
-@pytest.fixture
-def every_logger_at_debug(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
-    caplog.set_level(logging.DEBUG)
-    for name in list(logging.root.manager.loggerDict):
-        caplog.set_level(logging.DEBUG, logger=name)
-    for name in ("websockets", "websockets.client", "asyncio", LOGGER_NAME):
-        caplog.set_level(logging.DEBUG, logger=name)
-    return caplog
 
 
 @pytest.mark.asyncio
@@ -620,7 +603,7 @@ async def test_websockets_alone_would_log_the_token(
         await ws.send(f'{{"type":"Authenticate","value":"{token}"}}')
         await ws.recv()
     logged = "\n".join(record.getMessage() for record in every_logger_at_debug.records)
-    assert leaks(logged, token_fragments(token))
+    assert leaks(logged, fragments(token))
 
 
 @pytest.mark.asyncio
@@ -667,7 +650,7 @@ async def test_no_token_in_logs_exceptions_or_reprs(
             assert await conn.recv() == frame
         remember(await recv_closed(conn))  # 1009 with the token in the oversized frame
         conn.close()
-        with pytest.raises(SendFailed) as send_failed:
+        with pytest.raises(SendError) as send_failed:
             conn.send(frame)
         remember(send_failed.value)
         await close(conn)
@@ -680,7 +663,7 @@ async def test_no_token_in_logs_exceptions_or_reprs(
             await transport.connect(server.url.replace("/api/sync", "/corrupt"))
         remember(corrupted.value)
 
-    fragments = token_fragments(token)
+    pieces = fragments(token)
     records = every_logger_at_debug.records
     # The log really was at DEBUG and carried the frames, by size only: the frame
     # sent and its echo, as the adapter rewrote websockets' arguments (whatever
@@ -692,7 +675,7 @@ async def test_no_token_in_logs_exceptions_or_reprs(
         rendered = record.getMessage()
         if record.exc_info:
             rendered += logging.Formatter().formatException(record.exc_info)
-        assert not leaks(rendered, fragments), (record.name, rendered)
+        assert not leaks(rendered, pieces), (record.name, rendered)
     for text in texts:
-        assert not leaks(text, fragments), text
+        assert not leaks(text, pieces), text
     assert "Authorization" in repr(transport)

@@ -1,6 +1,6 @@
 """The state diagram in ``docs/manager.md``, generated from ``TRANSITIONS``.
 
-The seed's hand-drawn diagram drifted from its code; this one cannot, because
+The seed's hand-drawn diagram (docs/manager.md#seed) drifted from its code; this one cannot, because
 a test regenerates it and compares. Run ``python -m syncwire._core.diagram``
 to print it after changing the table.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from syncwire._core.states import STATE_LABELS, TRANSITIONS
+from syncwire._core.states import STATE_LABELS
+from syncwire._core.states import TRANSITIONS
 
 __all__ = ["mermaid_state_diagram"]
 

@@ -8,7 +8,9 @@ inactivity deadline (last frame + threshold), so a frame costs one float store,
 not a timer re-arm. Events from an old socket are recognised by their attempt
 number and dropped.
 
-Rule numbers in comments refer to ``spec/manager.md`` §2.
+Docstrings cite the rule they implement by its anchor in ``docs/manager.md``
+(``docs/manager.md#backoff``); "seed" names the TypeScript manager this
+mirrors (docs/manager.md#seed).
 """
 
 from __future__ import annotations
@@ -16,35 +18,38 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Final, TypeAlias, assert_never
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Final
+from typing import TypeAlias
 
-from syncwire._core.backoff import CLIENT, BackoffPolicy, classify_disconnect_error, next_backoff
-from syncwire._core.states import (
-    TRANSITIONS,
-    Connecting,
-    Disconnected,
-    Event,
-    Ready,
-    ReconnectMetadata,
-    SocketState,
-    Stopped,
-    Terminated,
-    state_label,
-)
+from syncwire._core.states import TRANSITIONS
+from syncwire._core.states import Connecting
+from syncwire._core.states import Disconnected
+from syncwire._core.states import Event
+from syncwire._core.states import Ready
+from syncwire._core.states import ReconnectMetadata
+from syncwire._core.states import SocketState
+from syncwire._core.states import StateName
+from syncwire._core.states import Stopped
+from syncwire._core.states import Terminated
+from syncwire._core.states import state_label
+from syncwire.backoff import CLIENT
+from syncwire.backoff import BackoffPolicy
+from syncwire.backoff import classify_disconnect_error
+from syncwire.backoff import next_backoff
 from syncwire.errors import ProtocolError
-from syncwire.protocol import (
-    Authenticate,
-    ClientMessage,
-    Ping,
-    ServerMessage,
-    Transition,
-    TransitionChunk,
-    encode_client_message,
-    parse_server_message,
-)
+from syncwire.protocol import Authenticate
+from syncwire.protocol import ClientMessage
 from syncwire.protocol import Event as EventMessage
-from syncwire.protocol.chunks import DEFAULT_MAX_TRANSITION_SIZE, TransitionChunkAssembler
+from syncwire.protocol import Ping
+from syncwire.protocol import ServerMessage
+from syncwire.protocol import Transition
+from syncwire.protocol import TransitionChunk
+from syncwire.protocol import encode_client_message
+from syncwire.protocol import parse_server_message
+from syncwire.protocol.chunks import TransitionChunkAssembler
+from syncwire.websocket_rules import DEFAULT_MAX_MESSAGE_SIZE
 
 __all__ = [
     "Action",
@@ -147,7 +152,7 @@ class CoreConfig:
     inactivity_threshold: float = 60.0
     """Silence after which the server is presumed gone (Pings arrive every 15 s)."""
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
-    max_transition_size: int = DEFAULT_MAX_TRANSITION_SIZE
+    max_transition_size: int = DEFAULT_MAX_MESSAGE_SIZE
     """Characters a chunked Transition may reassemble to."""
     report_debug_info: bool = False
     """Send ``ClientReceivedTransition`` events for slow transitions (seed: ``debug``)."""
@@ -159,7 +164,7 @@ class CoreConfig:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionState:
-    """An immutable snapshot of the manager's connection (rule 17)."""
+    """An immutable snapshot of the manager's connection (docs/manager.md#connection-state)."""
 
     is_connected: bool
     """The socket is open (paused or not)."""
@@ -168,7 +173,7 @@ class ConnectionState:
     """Sockets opened so far."""
     connection_retries: int
     """Consecutive reconnects since the session last caught up with the server."""
-    state: str
+    state: StateName
     """``disconnected``, ``connecting``, ``ready``, ``stopped`` or ``terminated``."""
     paused: bool
     last_close_reason: str | None
@@ -262,14 +267,14 @@ class ManagerCore:
         return None
 
     def connection_state(self) -> ConnectionState:
-        """A snapshot for users (rule 17)."""
+        """A snapshot for users (docs/manager.md#connection-state)."""
         state = self._state
         return ConnectionState(
             is_connected=isinstance(state, Ready),
             has_ever_connected=self._has_ever_connected,
             connection_count=self._connection_count,
             connection_retries=self._retries,
-            state=state_label(state).partition("(")[0],
+            state=state.name,
             paused=_is_paused(state),
             last_close_reason=self._last_close_reason,
             next_reconnect_at=state.reconnect_at if isinstance(state, Disconnected) else None,
@@ -278,7 +283,7 @@ class ManagerCore:
     # -- commands -----------------------------------------------------------
 
     def start(self, now: float) -> None:
-        """Open the first socket (rule 1)."""
+        """Open the first socket (docs/manager.md#start)."""
         if not isinstance(self._state, Disconnected) or self._state.reconnect_at is not None:
             self._log.debug("start called twice")
             return
@@ -291,7 +296,7 @@ class ManagerCore:
         The driver writes a returned frame at once, so a message sent from a
         callback goes out before anything the core queued after that callback
         (``Connect`` from ``on_open`` precedes the network-recovery event).
-        ``None`` is the seed's ``false``: "not sent" (rule 8).
+        ``None`` is the seed's ``false``: "not sent" (docs/manager.md#send).
         """
         state = self._state
         if isinstance(state, Ready) and state.paused == "no":
@@ -304,7 +309,7 @@ class ManagerCore:
         if self._log.isEnabledFor(logging.DEBUG):
             self._log.debug(
                 "message not sent (socket state: %s, paused: %s): %s",
-                state_label(state).partition("(")[0],
+                state.name,
                 _paused_text(state),
                 _loggable(message),
             )
@@ -317,7 +322,10 @@ class ManagerCore:
             self._actions.append(frame)
 
     def pause(self) -> None:
-        """Hold back ``on_open``/sends while the app fetches a token (rule 12)."""
+        """Hold back ``on_open``/sends while the app fetches a token.
+
+        See docs/manager.md#pause-resume.
+        """
         state = self._state
         match state:
             case Connecting(paused=False):
@@ -328,13 +336,14 @@ class ManagerCore:
                 # Already paused. A deferred open stays deferred (upstream turns
                 # it into "yes", so on_open — and Connect — would never be sent).
                 self._log.debug("pause ignored: already paused")
-            case Disconnected() | Stopped() | Terminated():
+            case _:  # Disconnected, Stopped, Terminated: no socket to pause
                 self._log.debug("pause ignored in state %s", state_label(state))
-            case _:
-                assert_never(state)
 
     def resume(self) -> None:
-        """Undo ``pause``; deliver the deferred ``on_open`` or ``on_resume`` (rule 12)."""
+        """Undo ``pause``; deliver the deferred ``on_open`` or ``on_resume``.
+
+        See docs/manager.md#pause-resume.
+        """
         state = self._state
         match state:
             case Connecting(paused=True):
@@ -347,13 +356,14 @@ class ManagerCore:
             case Ready(paused="yes"):
                 self._set_state(Ready(state.attempt), "resume")
                 self._actions.append(CallOnResume(state.attempt))
-            case Connecting() | Ready() | Disconnected() | Stopped() | Terminated():
+            case _:  # not paused, or no socket
                 self._log.debug("resume ignored in state %s", state_label(state))
-            case _:
-                assert_never(state)
 
     def stop(self) -> None:
-        """Close the socket, cancel any scheduled reconnect, wait for ``try_restart`` (rule 9)."""
+        """Close the socket, cancel any scheduled reconnect, wait for ``try_restart``.
+
+        See docs/manager.md#stop.
+        """
         state = self._state
         if isinstance(state, Terminated):
             self._log.debug("stop ignored: terminated")
@@ -367,14 +377,14 @@ class ManagerCore:
             self._set_state(Stopped(), "stop")
 
     def try_restart(self, now: float) -> None:
-        """Connect again after ``stop()`` (rule 10)."""
+        """Connect again after ``stop()`` (docs/manager.md#restart)."""
         if not isinstance(self._state, Stopped):
             self._log.debug("Restart called without stopping first")
             return
         self._connect(now, "restart")
 
     def terminate(self) -> None:
-        """Close everything for good; idempotent (rule 10)."""
+        """Close everything for good; idempotent (docs/manager.md#terminate)."""
         state = self._state
         if isinstance(state, Terminated):
             return
@@ -384,7 +394,10 @@ class ManagerCore:
         self._set_state(Terminated(), "terminate")
 
     def try_reconnect_immediately(self, now: float) -> None:
-        """Skip the backoff wait, e.g. when the network is back (rule 13)."""
+        """Skip the backoff wait, e.g. when the network is back.
+
+        See docs/manager.md#reconnect-immediately.
+        """
         state = self._state
         if not isinstance(state, Disconnected) or state.reconnect_at is None:
             self._log.debug(
@@ -399,7 +412,7 @@ class ManagerCore:
     # -- socket and timer events --------------------------------------------
 
     def handle_timeout(self, now: float) -> None:
-        """Fire whichever deadline has passed (reconnect or inactivity, rule 2)."""
+        """Fire whichever deadline has passed: reconnect, or docs/manager.md#inactivity."""
         state = self._state
         if isinstance(state, Disconnected):
             if state.reconnect_at is not None and now >= state.reconnect_at:
@@ -408,10 +421,10 @@ class ManagerCore:
             isinstance(state, _HAS_SOCKET)
             and now >= self._last_activity + self._config.inactivity_threshold
         ):
-            self._client_reconnect("InactiveServer", now)
+            self._client_reconnect(state.attempt, "InactiveServer", now)
 
     def socket_opened(self, attempt: int, now: float) -> None:
-        """The handshake of ``attempt`` completed (rule 3)."""
+        """The handshake of ``attempt`` completed (docs/manager.md#open)."""
         state = self._state
         if not isinstance(state, Connecting) or state.attempt != attempt:
             self._log.debug("ignoring open of stale socket %d", attempt)
@@ -458,7 +471,9 @@ class ManagerCore:
             self._last_activity = at
 
     def frame_received(self, attempt: int, data: str | bytes, now: float) -> ServerMessage | None:
-        """A text frame arrived; returns the message to give ``on_message``, if any (rule 4).
+        """A text frame arrived; returns the message to give ``on_message``, if any.
+
+        See docs/manager.md#receive.
 
         The caller hands the result to ``on_message`` and its answer to
         ``message_handled``.
@@ -470,20 +485,25 @@ class ManagerCore:
         try:
             message = parse_server_message(data)
         except ProtocolError as exc:
-            self._bad_input(f"InvalidServerMessage: {exc}", f"frame of {len(data)} characters", now)
+            self._bad_input(
+                attempt, f"InvalidServerMessage: {exc}", f"frame of {len(data)} characters", now
+            )
             return None
         debug = self._log.isEnabledFor(logging.DEBUG)
         if debug:
             self._log.debug("received ws message with type %s", type(message).__name__)
         if type(message) is Ping:
-            return None  # keepalive only: never reaches on_message (rule 4)
+            return None  # keepalive only: never reaches on_message (docs/manager.md#receive)
         length = len(data)
         if type(message) is TransitionChunk:
             try:
                 assembled = self._chunks.add(message)
             except ProtocolError as exc:
                 self._bad_input(
-                    f"InvalidTransitionChunk: {exc}", f"frame of {len(data)} characters", now
+                    attempt,
+                    f"InvalidTransitionChunk: {exc}",
+                    f"frame of {len(data)} characters",
+                    now,
                 )
                 return None
             if assembled is None:
@@ -500,13 +520,16 @@ class ManagerCore:
         return message
 
     def message_handled(self, synced_past_last_reconnect: bool) -> None:
-        """``on_message`` answered; a synced session resets the backoff (rule 4)."""
+        """``on_message`` answered; a synced session resets the backoff.
+
+        See docs/manager.md#receive.
+        """
         if synced_past_last_reconnect and self._retries:
             self._retries = 0
             self._actions.append(StateChanged())  # only a real change: this runs per message
 
     def socket_closed(self, attempt: int, code: int, reason: str, now: float) -> None:
-        """Socket ``attempt`` ended, or its handshake failed (code 1006) (rule 5)."""
+        """Socket ``attempt`` ended, or its handshake failed (code 1006) (docs/manager.md#close)."""
         if not self.is_current(attempt):
             self._log.debug("ignoring close of stale socket %d", attempt)
             return
@@ -521,19 +544,20 @@ class ManagerCore:
         self._schedule_reconnect(classify_disconnect_error(reason), now)
 
     def send_failed(self, attempt: int, error: str, now: float) -> None:
-        """Writing to socket ``attempt`` failed (rule 8)."""
+        """Writing to socket ``attempt`` failed (docs/manager.md#send)."""
         if not self.is_current(attempt):
             return
         self._log.info("Failed to send message on WebSocket, reconnecting: %s", error)
-        self._client_reconnect("FailedToSendMessage", now)
+        self._client_reconnect(attempt, "FailedToSendMessage", now)
 
     def protocol_violation(self, attempt: int, reason: str, what: str, now: float) -> None:
-        """The transport saw bad input (rule 15): ``what`` describes it without content.
+        """The transport saw bad input: ``what`` describes it without content.
 
         For example ``"binary frame of 12 bytes"`` or ``"a message over 1024 bytes"``.
+        See docs/manager.md#bad-input.
         """
         if self.is_current(attempt):
-            self._bad_input(reason, what, now)
+            self._bad_input(attempt, reason, what, now)
 
     # -- internals ------------------------------------------------------------
 
@@ -542,9 +566,7 @@ class ManagerCore:
         if (old_label, event, new_label) not in TRANSITIONS:
             raise RuntimeError(f"bug: {old_label} --{event}--> {new_label} is not in TRANSITIONS")
         self._state = new
-        self._log.debug(
-            "socket state changed: %s, paused: %s", new_label.partition("(")[0], _paused_text(new)
-        )
+        self._log.debug("socket state changed: %s, paused: %s", new.name, _paused_text(new))
         self._actions.append(StateChanged())
 
     def _connect(self, now: float, event: Event) -> None:
@@ -561,21 +583,22 @@ class ManagerCore:
         self._set_state(Disconnected(reconnect_at=now + delay), "lost")
         self._log.info("Attempting reconnect in %dms", round(delay * 1000))
 
-    def _client_reconnect(self, reason: str, now: float) -> None:
-        """Seed: ``closeAndReconnect`` — close in the background, never wait for it (rule 7)."""
-        state = self._state
-        if not isinstance(state, _HAS_SOCKET):
-            return
+    def _client_reconnect(self, attempt: int, reason: str, now: float) -> None:
+        """Seed: ``closeAndReconnect`` — close in the background, never wait for it.
+
+        ``attempt`` is the current socket: every caller has checked it.
+        See docs/manager.md#client-reconnect.
+        """
         self._log.debug("begin closeAndReconnect with reason %s", reason)
         self._last_close_reason = reason[:_MAX_REASON_LEN]
         self._chunks.reset()
-        self._actions.append(CloseSocket(state.attempt))
+        self._actions.append(CloseSocket(attempt))
         self._schedule_reconnect(CLIENT, now)
 
-    def _bad_input(self, reason: str, what: str, now: float) -> None:
+    def _bad_input(self, attempt: int, reason: str, what: str, now: float) -> None:
         # Logged without the payload: it may hold user data or secrets.
         self._log.error("%s (%s); reconnecting", reason, what)
-        self._client_reconnect(reason, now)
+        self._client_reconnect(attempt, reason, now)
 
     def _epoch_ms(self, now: float) -> int:
         return round((self._epoch_at_zero + now) * 1000)
@@ -583,13 +606,16 @@ class ManagerCore:
     def _report_large_transition(
         self, transition: Transition, length: int, now: float, debug: bool
     ) -> None:
-        """Rule 11: warn about huge or slow transitions, optionally tell the server."""
+        """Warn about huge or slow transitions, optionally tell the server.
+
+        See docs/manager.md#large-transitions.
+        """
         skew, server_ts = transition.client_clock_skew, transition.server_ts
         if skew is None or server_ts is None:
             return
+        # Always finite: decoding bounds both fields to 64 bits (an i64 skew, a
+        # non-negative i64 server_ts), so even absurd values cannot overflow here.
         transit_ms = (self._epoch_at_zero + now) * 1000 - skew - server_ts / 1e6
-        if not math.isfinite(transit_ms):
-            return  # absurd timing fields (finite on their own) say nothing useful
         report = self._config.report_debug_info and transit_ms > _DEBUG_EVENT_TRANSIT_MS
         if (
             length <= _LARGE_TRANSITION_CHARS

@@ -1,7 +1,7 @@
 """The manager's socket states and its transition table, in one place.
 
 One frozen class per state, holding only the data that exists in that state
-(the seed's ``Socket`` tagged union). ``TRANSITIONS`` lists every change of
+(the seed's ``Socket`` tagged union: docs/manager.md#seed). ``TRANSITIONS`` lists every change of
 state the manager may make; the core refuses any other, the state-machine
 tests check the table against a reference model, and the diagram in
 ``docs/manager.md`` is generated from it (a test keeps the two equal).
@@ -10,7 +10,10 @@ tests check the table against a reference model, and the diagram in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal, TypeAlias, assert_never
+from typing import ClassVar
+from typing import Final
+from typing import Literal
+from typing import TypeAlias
 
 __all__ = [
     "STATE_LABELS",
@@ -21,10 +24,15 @@ __all__ = [
     "Ready",
     "ReconnectMetadata",
     "SocketState",
+    "StateName",
     "Stopped",
     "Terminated",
     "state_label",
 ]
+
+
+StateName: TypeAlias = Literal["disconnected", "connecting", "ready", "stopped", "terminated"]
+"""A state's ``name``: its label without the pause sub-state (``ConnectionState.state``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,7 @@ class ReconnectMetadata:
 class Disconnected:
     """No socket; a reconnect is scheduled at ``reconnect_at`` (loop time)."""
 
+    name: ClassVar[Literal["disconnected"]] = "disconnected"
     reconnect_at: float | None = None
     """``None`` only before the manager starts."""
 
@@ -53,6 +62,7 @@ class Disconnected:
 class Connecting:
     """Socket ``attempt`` is being opened."""
 
+    name: ClassVar[Literal["connecting"]] = "connecting"
     attempt: int
     paused: bool = False
 
@@ -66,6 +76,7 @@ class Ready:
     captured when the socket opened.
     """
 
+    name: ClassVar[Literal["ready"]] = "ready"
     attempt: int
     paused: Literal["no", "yes", "uninitialized"] = "no"
     pending_open: ReconnectMetadata | None = None
@@ -75,10 +86,14 @@ class Ready:
 class Stopped:
     """No socket until ``try_restart()``."""
 
+    name: ClassVar[Literal["stopped"]] = "stopped"
+
 
 @dataclass(frozen=True, slots=True)
 class Terminated:
     """No socket, ever again."""
+
+    name: ClassVar[Literal["terminated"]] = "terminated"
 
 
 SocketState: TypeAlias = Disconnected | Connecting | Ready | Stopped | Terminated
@@ -103,20 +118,15 @@ the server, a failed handshake, inactivity, a send failure or bad input.
 
 
 def state_label(state: SocketState) -> str:
-    """A state with its pause sub-state, as the table and the docs name it."""
-    match state:
-        case Disconnected():
-            return "disconnected"
-        case Connecting(paused=paused):
-            return f"connecting({'yes' if paused else 'no'})"
-        case Ready(paused=paused):
-            return f"ready({paused})"
-        case Stopped():
-            return "stopped"
-        case Terminated():
-            return "terminated"
-        case _:
-            assert_never(state)
+    """A state with its pause sub-state, as the table and the docs name it.
+
+    ``state.name`` is the label without the sub-state (``connecting(yes)`` → ``connecting``).
+    """
+    if isinstance(state, Connecting):
+        return f"connecting({'yes' if state.paused else 'no'})"
+    if isinstance(state, Ready):
+        return f"ready({state.paused})"
+    return state.name
 
 
 _CONNECTING = ("connecting(no)", "connecting(yes)")

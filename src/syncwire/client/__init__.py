@@ -6,8 +6,13 @@ mirroring one file of convex-js ``src/browser/sync``.
 """
 
 from syncwire.client.auth import TokenFetcher
-from syncwire.client.blocking import ConvexClient, QuerySetSubscription, QuerySubscription
-from syncwire.client.client import Client, ClientConnectionState, Subscription, sync_url
+from syncwire.client.blocking import ConvexClient
+from syncwire.client.blocking import QuerySetSubscription
+from syncwire.client.blocking import QuerySubscription
+from syncwire.client.client import Client
+from syncwire.client.client import ClientConnectionState
+from syncwire.client.client import Subscription
+from syncwire.urls import sync_url
 
 __all__ = [
     "Client",

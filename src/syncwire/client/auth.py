@@ -20,19 +20,21 @@ out) clears auth and lets calls run without an identity.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import enum
 import inspect
-import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Protocol
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
 
-from syncwire.protocol import AuthError, Transition
+from syncwire.protocol import AuthError
+from syncwire.protocol import Transition
+from syncwire.redaction import redact_secret
+from syncwire.tokens import decode_segment
 
-__all__ = ["AuthManager", "TokenFetcher"]
+__all__ = ["AuthHost", "AuthManager", "TokenFetcher"]
 
 TokenFetcher = Callable[[bool], "Awaitable[str | None] | str | None"]
 """``fetcher(force_refresh)`` → a JWT, or ``None`` when the user is signed out."""
@@ -46,18 +48,28 @@ _MAX_REFRESH_DELAY = (2**31 - 1) / 1000
 _MIN_VALIDITY = 2.0
 
 
-class AuthHost(Protocol):
-    """What the auth manager needs from the client."""
+@dataclass(frozen=True, slots=True)
+class AuthHost:
+    """What the auth manager needs from the client, as the client's own functions."""
 
-    def pause_socket(self) -> None: ...
-    def resume_socket(self) -> None: ...
-    async def stop_socket(self) -> None: ...
-    def restart_socket(self) -> None: ...
-    def authenticate(self, token: str) -> None: ...
-    def clear_auth(self) -> None: ...
-    def auth_failed(self, why: str) -> None: ...
-    def identity_version(self) -> int: ...
-    def current_token(self) -> str | None: ...
+    pause_socket: Callable[[], None]
+    """Hold back sends (and the next open) while a token is fetched."""
+    resume_socket: Callable[[], None]
+    """Undo ``pause_socket``: what was held back goes out, after the new token."""
+    stop_socket: Callable[[], Awaitable[None]]
+    """Close the socket (a rejected token is replaced before reconnecting)."""
+    restart_socket: Callable[[], None]
+    """Connect again after ``stop_socket``, unless the client gave up on auth."""
+    authenticate: Callable[[str], None]
+    """Send this token to the server."""
+    clear_auth: Callable[[], None]
+    """Go on without an identity (the fetcher says the user signed out)."""
+    auth_failed: Callable[[str], None]
+    """The server rejected the identity for good: fail every call, saying why."""
+    identity_version: Callable[[], int]
+    """``Authenticate`` messages sent on this socket (the server's ``identity``)."""
+    current_token: Callable[[], str | None]
+    """The token (or admin key) the client authenticates with now; ``None`` signed out."""
 
 
 class _FetchFailed(Exception):
@@ -194,19 +206,15 @@ class AuthManager:
     async def _first_fetch(self, generation: int) -> None:
         """Runs holding the pause ``configure`` took."""
         try:
-            token = await self._fetch(force_refresh=False)
-            if generation != self._generation:
-                return
-            if token:
-                self._state = _State.WAITING_CACHED
-                self._host.authenticate(token)
-            else:
-                token = await self._fetch(force_refresh=True)
-                if generation == self._generation:
-                    self._use_fresh(token, after_rejection=False)
-        except _FetchFailed as exc:
-            if generation == self._generation:
-                self._fail(str(exc))
+            with self._failing(generation):
+                token = await self._fetch(force_refresh=False)
+                if generation != self._generation:
+                    return
+                if token:
+                    self._state = _State.WAITING_CACHED
+                    self._host.authenticate(token)
+                else:
+                    await self._fetch_fresh(generation, after_rejection=False)
         finally:
             self._release()
 
@@ -216,13 +224,8 @@ class AuthManager:
         A fetcher that raises here leaves the current token in use: the server
         accepted it, and when it rejects it later the fetcher is asked again.
         """
-        with self._paused():
-            try:
-                token = await self._fetch(force_refresh=True)
-            except _FetchFailed:
-                return
-            if generation == self._generation:
-                self._use_fresh(token, after_rejection=False)
+        with self._paused(), contextlib.suppress(_FetchFailed):
+            await self._fetch_fresh(generation, after_rejection=False)
 
     async def _reauthenticate(self, generation: int) -> None:
         """The server rejected a cached or expired token: reconnect with a fresh one.
@@ -231,15 +234,26 @@ class AuthManager:
         """
         await self._host.stop_socket()
         try:
-            if generation == self._generation:
-                token = await self._fetch(force_refresh=True)
+            with self._failing(generation):
                 if generation == self._generation:
-                    self._use_fresh(token, after_rejection=True)
+                    await self._fetch_fresh(generation, after_rejection=True)
+        finally:
+            self._host.restart_socket()
+
+    async def _fetch_fresh(self, generation: int, *, after_rejection: bool) -> None:
+        """Fetch a fresh token and use it, unless the configuration changed meanwhile."""
+        token = await self._fetch(force_refresh=True)
+        if generation == self._generation:
+            self._use_fresh(token, after_rejection=after_rejection)
+
+    @contextlib.contextmanager
+    def _failing(self, generation: int) -> Iterator[None]:
+        """A fetcher that raises ends this configuration's auth (if it is still current)."""
+        try:
+            yield
         except _FetchFailed as exc:
             if generation == self._generation:
                 self._fail(str(exc))
-        finally:
-            self._host.restart_socket()
 
     def _use_fresh(self, token: str | None, *, after_rejection: bool) -> None:
         current = self._host.current_token()
@@ -300,7 +314,7 @@ class AuthManager:
         """The server rejected the identity the user gave, and nothing replaces it."""
         token = self._host.current_token()
         if token:
-            error = error.replace(token, "[redacted]")  # the server's text, quoted back
+            error = redact_secret(error, token)  # the server's text, quoted back
         self._log.error('Failed to authenticate: "%s", check your server auth config', error)
         if token is None:
             return  # no identity to keep: nothing runs under the wrong one
@@ -378,10 +392,9 @@ class AuthManager:
 def _validity(token: str) -> float | None:
     """``exp - iat`` of a JWT, read without verifying it (as upstream does)."""
     try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims = decode_segment(token.split(".")[1])
         iat, exp = claims["iat"], claims["exp"]
-    except (IndexError, ValueError, KeyError, TypeError, binascii.Error):
+    except (IndexError, ValueError, KeyError, TypeError):
         return None
     if not isinstance(iat, (int, float)) or not isinstance(exp, (int, float)):
         return None

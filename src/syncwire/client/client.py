@@ -1,7 +1,7 @@
 """``Client``: queries, subscriptions, mutations, actions and auth over a ``WebSocketManager``.
 
 The manager keeps a socket alive; the client makes every reconnect lossless
-(spec: client.md). On each open it sends ``Connect``, rebuilds the server's
+(docs/client.md#on-open). On each open it sends ``Connect``, rebuilds the server's
 view of the session (auth, then every live query from version 0), re-sends
 the mutations the server may not have committed and the actions never sent;
 it tells the manager when the session has caught up, which resets the
@@ -11,82 +11,63 @@ backoff. Everything runs on one event loop, in callbacks that never block.
 from __future__ import annotations
 
 import asyncio
-import collections
 import copy
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Final, Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+from typing import Final
+from typing import Literal
 
-from syncwire._core.backoff import BackoffPolicy
-from syncwire.client.auth import REFRESH_LEEWAY, AuthManager, TokenFetcher
-from syncwire.client.function_logs import FUNCTION_LOGGER, log_function_lines
+from syncwire.backoff import BackoffPolicy
+from syncwire.client.auth import REFRESH_LEEWAY
+from syncwire.client.auth import AuthHost
+from syncwire.client.auth import AuthManager
+from syncwire.client.auth import TokenFetcher
+from syncwire.client.function_logs import FUNCTION_LOGGER
+from syncwire.client.function_logs import log_function_lines
 from syncwire.client.local_state import LocalState
-from syncwire.client.remote_query_set import QueryResult, RemoteQuerySet
+from syncwire.client.remote_query_set import QueryResult
+from syncwire.client.remote_query_set import RemoteQuerySet
 from syncwire.client.requests import RequestManager
-from syncwire.errors import (
-    AuthenticationError,
-    ClientClosedError,
-    FatalServerError,
-    SyncwireError,
-)
-from syncwire.manager import (
-    DEFAULT_MAX_MESSAGE_SIZE,
-    ConnectionState,
-    OnMessageResponse,
-    ReconnectMetadata,
-    WebSocketManager,
-)
-from syncwire.protocol import (
-    Action,
-    ActionResponse,
-    AuthError,
-    ClientMessage,
-    Connect,
-    ConvexValue,
-    FatalError,
-    JSONValue,
-    Mutation,
-    MutationResponse,
-    Ping,
-    QueryRemoved,
-    ServerMessage,
-    Transition,
-    convex_to_json,
-)
-from syncwire.transport import Transport, redact_url
+from syncwire.errors import AuthenticationError
+from syncwire.errors import ClientClosedError
+from syncwire.errors import FatalServerError
+from syncwire.errors import SyncwireError
+from syncwire.lifetime import AsyncResource
+from syncwire.mailbox import Mailbox
+from syncwire.manager import ConnectionState
+from syncwire.manager import OnMessageResponse
+from syncwire.manager import ReconnectMetadata
+from syncwire.manager import WebSocketManager
+from syncwire.protocol import Action
+from syncwire.protocol import ActionResponse
+from syncwire.protocol import AuthError
+from syncwire.protocol import ClientMessage
+from syncwire.protocol import Connect
+from syncwire.protocol import ConvexValue
+from syncwire.protocol import FatalError
+from syncwire.protocol import JSONValue
+from syncwire.protocol import Mutation
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import Ping
+from syncwire.protocol import QueryRemoved
+from syncwire.protocol import ServerMessage
+from syncwire.protocol import Transition
+from syncwire.protocol import convex_to_json
+from syncwire.redaction import redact_url
+from syncwire.transport import Transport
+from syncwire.urls import sync_url
+from syncwire.websocket_rules import DEFAULT_MAX_MESSAGE_SIZE
 
-__all__ = ["Client", "ClientConnectionState", "Subscription", "sync_url"]
+__all__ = ["STATE_BACKLOG", "Client", "ClientConnectionState", "Subscription"]
 
-_STATE_BACKLOG: Final = 1024
+STATE_BACKLOG: Final = 1024
 """Connection states a slow reader of ``connection_states()`` may fall behind by."""
-
-
-def sync_url(url: str) -> str:
-    """The WebSocket endpoint of a deployment URL.
-
-    ``https://happy-otter-123.convex.cloud`` → ``wss://…/api/sync`` (and
-    ``http`` → ``ws``), the endpoint the official Python client uses; a
-    ``ws://`` or ``wss://`` URL is used as it is.
-    """
-    parts = urlsplit(url)
-    if parts.scheme in ("ws", "wss"):
-        return url
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(
-            "a deployment URL starts with https:// (or http://, ws://, wss://), "
-            + (f"not {parts.scheme}://" if parts.scheme else "and this one has no scheme")
-        )
-    if parts.query or parts.fragment or parts.path not in ("", "/"):
-        raise ValueError(
-            "a deployment URL has no path: give its origin, like https://name.convex.cloud"
-        )
-    scheme = "wss" if parts.scheme == "https" else "ws"
-    return urlunsplit((scheme, parts.netloc, "/api/sync", "", ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +90,7 @@ class ClientConnectionState:
         return self.inflight_mutations + self.inflight_actions > 0
 
 
-class Client:
+class Client(AsyncResource):
     """A Convex client for asyncio; every promise it makes survives reconnects.
 
     Create it in a coroutine (it connects at once) and close it with
@@ -162,13 +143,28 @@ class Client:
         self._remote = RemoteQuerySet()
         self._requests = RequestManager()
         self._next_request_id = 0
-        self._subscriptions: dict[int, list[Subscription]] = {}
+        self._subscriptions: dict[int, dict[Subscription, Mailbox[QueryResult]]] = {}
+        """Each live query's subscribers, and the mailbox the client fills for each."""
         self._next_subscriber_id = 0
         self._state_streams: set[_StateStream] = set()
         self._ended: SyncwireError | None = None
         self._auth_failure: AuthenticationError | None = None
         self._closing: asyncio.Task[None] | None = None
-        self._auth = AuthManager(_AuthHost(self), self._log, refresh_leeway=refresh_leeway)
+        self._auth = AuthManager(
+            AuthHost(
+                pause_socket=self._pause_socket,
+                resume_socket=self._resume_socket,
+                stop_socket=self._stop_socket,
+                restart_socket=self._restart_socket,
+                authenticate=self._authenticate,
+                clear_auth=self._clear_auth_token,
+                auth_failed=self._fail_auth,
+                identity_version=lambda: self._state.identity_version,
+                current_token=lambda: self._state.auth_token,
+            ),
+            self._log,
+            refresh_leeway=refresh_leeway,
+        )
         self._manager = WebSocketManager(
             self._url,
             on_open=self._on_open,
@@ -189,6 +185,12 @@ class Client:
     def session_id(self) -> str:
         """One UUID for the client's whole life, sent in every ``Connect``."""
         return self._session_id
+
+    @property
+    def auth_failure(self) -> AuthenticationError | None:
+        """While the server rejects the identity given (until ``set_auth`` or
+        ``clear_auth``), the ``AuthenticationError`` calls raise; else ``None``."""
+        return self._auth_failure
 
     # -- functions --------------------------------------------------------------------
 
@@ -238,12 +240,17 @@ class Client:
         query, modification = self._state.subscribe(name, _checked_args(args))
         if modification is not None:
             self._send(modification)
-        subscription = Subscription(self, query.query_id, query.udf_path, self._next_subscriber_id)
+        mailbox: Mailbox[QueryResult] = Mailbox(
+            busy="another task is already waiting for this subscription"
+        )
+        subscription = Subscription(
+            self, mailbox, query.query_id, query.udf_path, self._next_subscriber_id
+        )
         self._next_subscriber_id += 1
-        self._subscriptions.setdefault(query.query_id, []).append(subscription)
+        self._subscriptions.setdefault(query.query_id, {})[subscription] = mailbox
         result = self._remote.results.get(query.query_id)
         if result is not None:
-            subscription._deliver(result)  # a shared query's current value
+            mailbox.put(result)  # a shared query's current value
         return subscription
 
     # -- auth ---------------------------------------------------------------------------
@@ -320,12 +327,14 @@ class Client:
     def connection_states(self) -> AsyncIterator[ClientConnectionState]:
         """Every change of ``connection_state()`` from now on, until the client closes.
 
-        A reader more than 1,024 changes behind loses the oldest ones.
+        A reader more than ``STATE_BACKLOG`` (1,024) changes behind loses the oldest ones.
         """
         stream = _StateStream(self)
+        stream.mailbox.put(self.connection_state())
         if self._ended is None:
             self._state_streams.add(stream)
-        stream._push(self.connection_state())
+        else:
+            stream.mailbox.close()  # the last state, then the end
         return stream
 
     async def close(self) -> None:
@@ -335,15 +344,8 @@ class Client:
         assert self._closing is not None  # noqa: S101 - set by _end
         await asyncio.shield(self._closing)
 
-    async def __aenter__(self) -> Client:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """``close()``, by the name ``async with`` and ``contextlib.aclosing`` call."""
         await self.close()
 
     # -- the manager's callbacks -----------------------------------------------------------
@@ -410,8 +412,8 @@ class Client:
                 if query is not None:
                     log_function_lines(FUNCTION_LOGGER, "Q", query.udf_path, modification.log_lines)
         for query_id in changed:
-            for subscription in subscriptions.get(query_id, ()):
-                subscription._deliver(results[query_id])
+            for mailbox in subscriptions.get(query_id, {}).values():
+                mailbox.put(results[query_id])
         if self._requests:
             self._requests.remove_completed(end_version.ts)
         self._publish_state()
@@ -468,7 +470,7 @@ class Client:
         subscribers = self._subscriptions.get(subscription.query_id)
         if subscribers is None or subscription not in subscribers:
             return
-        subscribers.remove(subscription)
+        del subscribers[subscription]
         if not subscribers:
             del self._subscriptions[subscription.query_id]
         if self._ended is None:
@@ -492,8 +494,37 @@ class Client:
     def _check_callable(self) -> None:
         """A function may run: the client is open and its identity was not rejected."""
         self._check_usable()
+        self._check_auth()
+
+    def _check_auth(self) -> None:
+        """Raise the ``auth_failure`` while there is one (a fresh traceback for each caller)."""
         if self._auth_failure is not None:
             raise copy.copy(self._auth_failure)
+
+    # -- the auth manager's host -------------------------------------------------------
+
+    def _pause_socket(self) -> None:
+        self._state.pause()
+        self._manager.pause()
+
+    def _resume_socket(self) -> None:
+        self._manager.resume()  # on_resume (same socket) or on_open (a new one) send the changes
+        if self._state.paused:
+            # No socket to resume: the next open sends the whole state anyway.
+            self._state.resume()
+
+    async def _stop_socket(self) -> None:
+        await self._manager.stop()
+
+    def _restart_socket(self) -> None:
+        if self._auth_failure is None:  # else set_auth/clear_auth restarts it
+            self._manager.try_restart()
+
+    def _authenticate(self, token: str) -> None:
+        self._send_if(self._state.set_auth(token))
+
+    def _clear_auth_token(self) -> None:
+        self._send_if(self._state.clear_auth())
 
     def _fail_auth(self, why: str) -> None:
         """The server rejected the identity the user gave: nothing runs until they choose.
@@ -509,8 +540,8 @@ class Client:
         self._manager.halt()
         self._requests.fail_unanswered(failure)
         for subscribers in self._subscriptions.values():
-            for subscription in subscribers:
-                subscription._auth_failed()
+            for mailbox in subscribers.values():
+                mailbox.discard()  # computed under the rejected identity: not given out now
         self._publish_state()
 
     def _end_auth_failure(self) -> None:
@@ -520,8 +551,8 @@ class Client:
         self._auth_failure = None
         self._manager.try_restart()
         for subscribers in self._subscriptions.values():
-            for subscription in subscribers:
-                subscription._wake()  # a reader waiting for the failure to end
+            for mailbox in subscribers.values():
+                mailbox.wake()  # a reader waiting for the failure to end
         self._publish_state()
 
     def _end(self, error: SyncwireError) -> None:
@@ -536,8 +567,11 @@ class Client:
         fatal = not isinstance(error, ClientClosedError)
         self._requests.fail_all(error)
         for subscribers in list(self._subscriptions.values()):
-            for subscription in subscribers:
-                subscription._finish(error if fatal else None)
+            for mailbox in subscribers.values():
+                if fatal:
+                    mailbox.fail(error)  # each read raises a copy
+                else:
+                    mailbox.close(discard=True)
         self._subscriptions.clear()
         self._closing = asyncio.ensure_future(self._shut_down())
 
@@ -546,13 +580,13 @@ class Client:
         await self._manager.terminate()
         self._publish_state()
         for stream in list(self._state_streams):
-            stream._finish()
+            stream.mailbox.close()
 
     def _publish_state(self) -> None:
         if self._state_streams:
             snapshot = self.connection_state()
             for stream in self._state_streams:
-                stream._push(snapshot)
+                stream.mailbox.put(snapshot)
 
 
 class Subscription:
@@ -563,34 +597,34 @@ class Subscription:
     ``FunctionError`` from the iteration (the next value may succeed again).
     """
 
-    __slots__ = (
-        "_client",
-        "_error",
-        "_finished",
-        "_latest",
-        "_unsubscribed",
-        "_waiter",
-        "id",
-        "query_id",
-        "udf_path",
-    )
+    __slots__ = ("_client", "_mailbox", "_unsubscribed", "id", "query_id", "udf_path")
 
-    def __init__(self, client: Client, query_id: int, udf_path: str, subscriber_id: int) -> None:
+    def __init__(
+        self,
+        client: Client,
+        mailbox: Mailbox[QueryResult],
+        query_id: int,
+        udf_path: str,
+        subscriber_id: int,
+    ) -> None:
         self._client = client
+        self._mailbox = mailbox
+        """Filled by the client: the query's latest result, until it is read."""
         self.id = subscriber_id
         """This subscriber, unique within its client (as the official ``QuerySubscription.id``)."""
         self.query_id = query_id
         """Shared by every subscriber to the same query and args."""
         self.udf_path = udf_path
-        self._latest: QueryResult | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._finished = False
         self._unsubscribed = False
-        self._error: BaseException | None = None
 
     def __repr__(self) -> str:
-        status = "ended" if self._finished else "live"
+        status = "ended" if self._mailbox.closed else "live"
         return f"<Subscription {self.udf_path} id {self.id} query {self.query_id} {status}>"
+
+    @property
+    def has_unread(self) -> bool:
+        """A value came that was not read yet: ``next()`` returns it without waiting."""
+        return self._mailbox.unread > 0
 
     async def next(self) -> Any:
         """The next value (the current one, if not yet read).
@@ -604,24 +638,25 @@ class Subscription:
         """
         if self._unsubscribed:
             raise RuntimeError("this subscription was unsubscribed: subscribe again for values")
-        while self._latest is None:
-            if self._finished:
-                if self._error is not None:
-                    raise copy.copy(self._error)  # each reader its own traceback
-                raise StopAsyncIteration
-            failure = self._client._auth_failure
-            if failure is not None:
-                raise copy.copy(failure)
-            await self._wait()
-        result, self._latest = self._latest, None
+        result = await self._mailbox.get(self._client._check_auth)
         return result.unwrap()
 
     def unsubscribe(self) -> None:
         """Stop receiving; the last subscriber of a query removes it from the server."""
-        if not self._finished:
+        if not self._mailbox.closed:
             self._unsubscribed = True
             self._client._unsubscribe(self)
-            self._finish(None)
+            self._mailbox.close(discard=True)
+
+    async def wait_auth_resolved(self) -> None:
+        """Return once the client's ``auth_failure`` is over (``set_auth`` or
+        ``clear_auth``) or this subscription has ended: at once if either is so already.
+
+        For a reader that gets ``AuthenticationError`` from ``next()`` and
+        must not spin on it (the blocking client's).
+        """
+        while self._client.auth_failure is not None and not self._mailbox.closed:
+            await self._mailbox.wait()
 
     def __aiter__(self) -> Subscription:
         return self
@@ -635,127 +670,27 @@ class Subscription:
     async def __aexit__(self, *exc_info: object) -> None:
         self.unsubscribe()
 
-    def _deliver(self, result: QueryResult) -> None:
-        self._latest = result
-        self._wake()
-
-    def _finish(self, error: BaseException | None) -> None:
-        self._finished, self._error = True, error
-        self._latest = None
-        self._wake()
-
-    def _auth_failed(self) -> None:
-        """A value computed under the rejected identity is not given out after the news."""
-        self._latest = None
-        self._wake()
-
-    async def _settled(self) -> None:
-        """Wait until the auth failure is over or this subscription ends (for the
-        blocking client's reader, which must not spin on the error)."""
-        while self._client._auth_failure is not None and not self._finished:
-            await self._wait()
-
-    async def _wait(self) -> None:
-        """Until the next ``_wake``; a subscription has one reader at a time."""
-        if self._waiter is not None:
-            raise RuntimeError("another task is already waiting for this subscription")
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
 
 class _StateStream:
-    """``Client.connection_states()``: a bounded queue of snapshots."""
+    """``Client.connection_states()``: the latest ``STATE_BACKLOG`` snapshots, in order."""
 
-    __slots__ = ("_client", "_finished", "_queue", "_waiter")
+    __slots__ = ("_client", "mailbox")
 
     def __init__(self, client: Client) -> None:
         self._client = client
-        self._queue: collections.deque[ClientConnectionState] = collections.deque(
-            maxlen=_STATE_BACKLOG
+        self.mailbox: Mailbox[ClientConnectionState] = Mailbox(
+            capacity=STATE_BACKLOG, skip_repeats=True
         )
-        self._waiter: asyncio.Future[None] | None = None
-        self._finished = client._ended is not None
 
     def __aiter__(self) -> _StateStream:
         return self
 
     async def __anext__(self) -> ClientConnectionState:
-        while not self._queue:
-            if self._finished:
-                raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._queue.popleft()
+        return await self.mailbox.get()
 
     async def aclose(self) -> None:
         self._client._state_streams.discard(self)
-        self._finish()
-
-    def _push(self, snapshot: ClientConnectionState) -> None:
-        if not self._queue or self._queue[-1] != snapshot:
-            self._queue.append(snapshot)
-            self._wake()
-
-    def _finish(self) -> None:
-        self._finished = True
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-
-class _AuthHost:
-    """The client as the auth manager sees it."""
-
-    __slots__ = ("_client",)
-
-    def __init__(self, client: Client) -> None:
-        self._client = client
-
-    def pause_socket(self) -> None:
-        self._client._state.pause()
-        self._client._manager.pause()
-
-    def resume_socket(self) -> None:
-        client = self._client
-        client._manager.resume()  # on_resume (same socket) or on_open (a new one) send the changes
-        if client._state.paused:
-            # No socket to resume: the next open sends the whole state anyway.
-            client._state.resume()
-
-    async def stop_socket(self) -> None:
-        await self._client._manager.stop()
-
-    def restart_socket(self) -> None:
-        if self._client._auth_failure is None:  # else set_auth/clear_auth restarts it
-            self._client._manager.try_restart()
-
-    def authenticate(self, token: str) -> None:
-        self._client._send_if(self._client._state.set_auth(token))
-
-    def clear_auth(self) -> None:
-        self._client._send_if(self._client._state.clear_auth())
-
-    def auth_failed(self, why: str) -> None:
-        self._client._fail_auth(why)
-
-    def identity_version(self) -> int:
-        return self._client._state.identity_version
-
-    def current_token(self) -> str | None:
-        return self._client._state.auth_token
+        self.mailbox.close()
 
 
 def _checked_args(args: Mapping[str, ConvexValue] | None) -> Mapping[str, ConvexValue]:

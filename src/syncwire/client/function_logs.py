@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from typing import Final, Literal
+from typing import Final
+from typing import Literal
 
 __all__ = ["FUNCTION_LOGGER", "FUNCTION_LOGGER_NAME", "log_function_lines"]
 

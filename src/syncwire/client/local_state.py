@@ -1,4 +1,4 @@
-"""The client's side of the session: its query set and its identity (spec: client.md).
+"""The client's side of the session: its query set and its identity (docs/client.md).
 
 Sans-I/O, like convex-js ``local_state.ts``: methods return the messages to
 send and the caller sends them. The server's view is rebuilt from this on
@@ -9,22 +9,21 @@ is being fetched) changes are collected and sent, collapsed, by ``resume()``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Literal
 
 import msgspec
 
-from syncwire.protocol import (
-    Authenticate,
-    ConvexValue,
-    JSONValue,
-    ModifyQuerySet,
-    QueryAdd,
-    QueryRemove,
-    Transition,
-    canonicalize_udf_path,
-    convex_to_json,
-)
+from syncwire.protocol import Authenticate
+from syncwire.protocol import ConvexValue
+from syncwire.protocol import JSONValue
+from syncwire.protocol import ModifyQuerySet
+from syncwire.protocol import QueryAdd
+from syncwire.protocol import QueryRemove
+from syncwire.protocol import Transition
+from syncwire.protocol import canonicalize_udf_path
+from syncwire.protocol import convex_to_json
 
 __all__ = ["LocalQuery", "LocalState"]
 
@@ -183,7 +182,7 @@ class LocalState:
     # -- the socket's life -------------------------------------------------------------
 
     def restart(self) -> tuple[Authenticate | None, ModifyQuerySet]:
-        """On every open (spec on_open steps 3-4): the whole state, from version 0."""
+        """On every open (docs/client.md#on-open, steps 3-4): the whole state, from version 0."""
         self.paused = False
         self._pending_modifications.clear()
         self._pending_auth = False

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import copy
 
-from syncwire.errors import ConvexError, FunctionError, ProtocolError, SyncwireError
-from syncwire.protocol import (
-    UNSET,
-    JSONValue,
-    QueryFailed,
-    QueryUpdated,
-    StateVersion,
-    Transition,
-    UnsetType,
-    json_to_convex,
-)
+from syncwire.errors import ConvexError
+from syncwire.errors import FunctionError
+from syncwire.errors import ProtocolError
+from syncwire.errors import SyncwireError
+from syncwire.protocol import UNSET
+from syncwire.protocol import JSONValue
+from syncwire.protocol import QueryFailed
+from syncwire.protocol import QueryUpdated
+from syncwire.protocol import StateVersion
+from syncwire.protocol import Transition
+from syncwire.protocol import UnsetType
+from syncwire.protocol import json_to_convex
 
 __all__ = ["INITIAL_VERSION", "QueryResult", "RemoteQuerySet"]
 

@@ -14,8 +14,13 @@ from dataclasses import dataclass
 from enum import Enum
 
 from syncwire.client.remote_query_set import function_error
-from syncwire.errors import ConnectionLostError, ProtocolError
-from syncwire.protocol import Action, ActionResponse, Mutation, MutationResponse, json_to_convex
+from syncwire.errors import ConnectionLostError
+from syncwire.errors import ProtocolError
+from syncwire.protocol import Action
+from syncwire.protocol import ActionResponse
+from syncwire.protocol import Mutation
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import json_to_convex
 
 __all__ = ["ACTION_LOST", "RequestManager", "Settle"]
 
@@ -105,7 +110,7 @@ class RequestManager:
             request.settle(request.result, None)
 
     def restart(self) -> list[Mutation | Action]:
-        """On every open (spec on_open step 5): what to send, in request order."""
+        """On every open (docs/client.md#on-open, step 5): what to send, in request order."""
         self._older_than_restart = set(self._requests)
         to_send: list[Mutation | Action] = []
         lost: list[_Request] = []

@@ -11,42 +11,48 @@ async with DevServer(chat_app()) as server:
 
 From blocking code: ``with DevServerThread(chat_app()) as server:`` runs it on a
 thread of its own. From a shell: ``syncwire serve`` (fault commands on stdin; ``help`` lists them).
+
+One responsibility a module: ``app`` (the function registry), ``context`` (what
+a function receives), ``query`` (the query builder), ``database`` (the
+documents), ``capture`` (``console`` and log lines), ``engine`` (running
+functions, transactions), ``session`` (one connection), ``server`` (listening,
+what outlives a connection), ``state`` (the state file), ``faults`` and
+``outbox`` (fault injection), ``auth`` (HS256 tokens), ``thread`` (a server
+for blocking code).
 """
 
-from syncwire.devserver.app import (
-    ActionCtx,
-    App,
-    ConvexError,
-    Database,
-    DatabaseReader,
-    DatabaseWriter,
-    Document,
-    Engine,
-    MutationCtx,
-    Outcome,
-    Query,
-    QueryCtx,
-    UserIdentity,
-    console,
-)
-from syncwire.devserver.auth import (
-    AuthenticationError,
-    TokenVerifier,
-    identity_from_claims,
-    make_hs256_token,
-    verify_hs256,
-)
+from syncwire.devserver.app import App
+from syncwire.devserver.auth import TokenVerifier
+from syncwire.devserver.auth import identity_from_claims
+from syncwire.devserver.auth import make_hs256_token
+from syncwire.devserver.auth import verify_hs256
+from syncwire.devserver.capture import console
+from syncwire.devserver.context import ActionCtx
+from syncwire.devserver.context import DatabaseReader
+from syncwire.devserver.context import DatabaseWriter
+from syncwire.devserver.context import MutationCtx
+from syncwire.devserver.context import QueryCtx
+from syncwire.devserver.context import UserIdentity
+from syncwire.devserver.database import Database
+from syncwire.devserver.database import Document
+from syncwire.devserver.engine import Engine
+from syncwire.devserver.engine import Outcome
 from syncwire.devserver.faults import Faults
-from syncwire.devserver.server import DEFAULT_CHUNK_THRESHOLD, DEFAULT_PING_INTERVAL, DevServer
+from syncwire.devserver.query import Query
+from syncwire.devserver.server import DEFAULT_CHUNK_THRESHOLD
+from syncwire.devserver.server import DEFAULT_PING_INTERVAL
+from syncwire.devserver.server import DevServer
 from syncwire.devserver.thread import DevServerThread
+from syncwire.errors import AppError
+from syncwire.errors import InvalidTokenError
+from syncwire.errors import NestedCallError
 
 __all__ = [
     "DEFAULT_CHUNK_THRESHOLD",
     "DEFAULT_PING_INTERVAL",
     "ActionCtx",
     "App",
-    "AuthenticationError",
-    "ConvexError",
+    "AppError",
     "Database",
     "DatabaseReader",
     "DatabaseWriter",
@@ -55,7 +61,9 @@ __all__ = [
     "Document",
     "Engine",
     "Faults",
+    "InvalidTokenError",
     "MutationCtx",
+    "NestedCallError",
     "Outcome",
     "Query",
     "QueryCtx",

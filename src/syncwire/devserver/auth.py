@@ -8,17 +8,20 @@ callable instead.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, TypeAlias
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+from typing import TypeAlias
+
+from syncwire.errors import InvalidTokenError
+from syncwire.tokens import b64url_decode
+from syncwire.tokens import b64url_encode
 
 __all__ = [
-    "AuthenticationError",
     "TokenVerifier",
     "identity_from_claims",
     "make_hs256_token",
@@ -29,19 +32,11 @@ TokenVerifier: TypeAlias = Callable[[str], Mapping[str, Any]]
 """Takes a token, returns its claims, raises (any exception) to reject it."""
 
 
-class AuthenticationError(Exception):
-    """A token was rejected; the text is what the client's AuthError says."""
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def _unb64url(text: str) -> bytes:
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise AuthenticationError("Could not decode token: invalid base64url") from None
+        return b64url_decode(text)
+    except ValueError:
+        raise InvalidTokenError("Could not decode token: invalid base64url") from None
 
 
 def _key(secret: str | bytes) -> bytes:
@@ -50,11 +45,13 @@ def _key(secret: str | bytes) -> bytes:
 
 def make_hs256_token(claims: Mapping[str, Any], secret: str | bytes) -> str:
     """Sign ``claims`` (e.g. ``{"sub": "u1", "iss": "test", "exp": ...}``) with HS256."""
-    header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
-    payload = _b64url(json.dumps(dict(claims), separators=(",", ":")).encode())
+    header = b64url_encode(
+        json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode()
+    )
+    payload = b64url_encode(json.dumps(dict(claims), separators=(",", ":")).encode())
     signing_input = f"{header}.{payload}".encode("ascii")
     signature = hmac.new(_key(secret), signing_input, hashlib.sha256).digest()
-    return f"{header}.{payload}.{_b64url(signature)}"
+    return f"{header}.{payload}.{b64url_encode(signature)}"
 
 
 def verify_hs256(
@@ -66,42 +63,42 @@ def verify_hs256(
     leeway: float = 0.0,
     now: float | None = None,
 ) -> dict[str, Any]:
-    """The claims of a valid HS256 token; ``AuthenticationError`` otherwise.
+    """The claims of a valid HS256 token; ``InvalidTokenError`` otherwise.
 
     Checks the signature in constant time, then ``exp``/``nbf`` (with
     ``leeway`` seconds) and, when given, ``iss`` and ``aud``.
     """
     parts = token.split(".")
     if len(parts) != 3:
-        raise AuthenticationError("Could not parse token: expected three dot-separated parts")
+        raise InvalidTokenError("Could not parse token: expected three dot-separated parts")
     try:
         header = json.loads(_unb64url(parts[0]))
         claims = json.loads(_unb64url(parts[1]))
     except (ValueError, UnicodeDecodeError):
-        raise AuthenticationError("Could not parse token: invalid JSON") from None
+        raise InvalidTokenError("Could not parse token: invalid JSON") from None
     if not isinstance(header, dict) or header.get("alg") != "HS256":
-        raise AuthenticationError("Token algorithm is not HS256")
+        raise InvalidTokenError("Token algorithm is not HS256")
     if not isinstance(claims, dict):
-        raise AuthenticationError("Token claims are not a JSON object")
+        raise InvalidTokenError("Token claims are not a JSON object")
     expected = hmac.new(_key(secret), f"{parts[0]}.{parts[1]}".encode("ascii"), hashlib.sha256)
     if not hmac.compare_digest(expected.digest(), _unb64url(parts[2])):
-        raise AuthenticationError(
+        raise InvalidTokenError(
             "Could not verify token signature. Check that the token is signed with the right key."
         )
     current = time.time() if now is None else now
     exp = claims.get("exp")
     if exp is not None and (not isinstance(exp, (int, float)) or current > exp + leeway):
-        raise AuthenticationError("Token expired")
+        raise InvalidTokenError("Token expired")
     nbf = claims.get("nbf")
     if nbf is not None and (not isinstance(nbf, (int, float)) or current < nbf - leeway):
-        raise AuthenticationError("Token is not valid yet (nbf)")
+        raise InvalidTokenError("Token is not valid yet (nbf)")
     if issuer is not None and claims.get("iss") != issuer:
-        raise AuthenticationError("Token issuer does not match")
+        raise InvalidTokenError("Token issuer does not match")
     if audience is not None:
         aud = claims.get("aud")
         audiences = aud if isinstance(aud, list) else [aud]
         if audience not in audiences:
-            raise AuthenticationError("Token audience does not match")
+            raise InvalidTokenError("Token audience does not match")
     return claims
 
 

@@ -4,16 +4,20 @@
 last ``n`` when given), ``messages:send {channel?, body}`` inserts one (the
 author is the caller's ``name`` or ``subject`` when authenticated), and
 ``messages:count {channel?}`` counts them. ``channel`` defaults to
-``"general"``, so the frames the official client sends in the protocol spec
-(§7) work as they are.
+``"general"``, so the frames captured from the official client
+(docs/protocol.md#first-frames) work as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from syncwire.devserver.app import App, Document, MutationCtx, QueryCtx
-from syncwire.protocol import ConvexInt64, ConvexValue
+from syncwire.devserver.app import App
+from syncwire.devserver.context import MutationCtx
+from syncwire.devserver.context import QueryCtx
+from syncwire.devserver.database import Document
+from syncwire.protocol import ConvexInt64
+from syncwire.protocol import ConvexValue
 
 __all__ = ["chat_app"]
 

@@ -20,40 +20,39 @@ await server.restart(downtime=1.0)       # kill, then listen again, same data
 ``run_command(server, line)`` applies the same faults from a line of text (the
 ``syncwire serve`` command reader): ``close 1013 SubscriptionsWorkerFullError``,
 ``silence 5``, ``refuse 3``, ``restart``, ``garbage``, …; ``help`` lists them.
+
+Faults know sessions and servers only through the small protocols below
+(``FaultTarget``, ``CommandTarget``); the bytes held by silence and delay are
+held in ``outbox.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import weakref
-from collections import deque
 from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import Final
+from typing import Protocol
 
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
-from websockets.frames import EXTERNAL_CLOSE_CODES
-
-if TYPE_CHECKING:
-    from syncwire.devserver.server import DevServer, _Session
+from syncwire.devserver.outbox import Outbox
+from syncwire.websocket_rules import CLOSE_ABNORMAL
+from syncwire.websocket_rules import CLOSE_NO_STATUS
+from syncwire.websocket_rules import MAX_CLOSE_REASON_BYTES
+from syncwire.websocket_rules import is_sendable_close_code
 
 __all__ = [
-    "ABORT",
     "MAX_FAULT_SECONDS",
-    "NO_STATUS",
+    "CommandTarget",
+    "FaultTarget",
     "Faults",
     "run_command",
 ]
 
 MAX_FAULT_SECONDS: Final = 3600.0
 """The longest a lasting fault (silence, refuse, delay, drop) may be asked to last."""
-NO_STATUS: Final = 1005
-"""``close_*`` code for a close frame without a status code (the client sees 1005)."""
-ABORT: Final = 1006
-"""``close_*`` code for an aborted TCP connection, no close frame (the client sees 1006)."""
 
 _GARBAGE: Final = "this is not JSON {"
 _UNKNOWN_TYPE: Final = '{"type":"NoSuchMessageType"}'
@@ -67,16 +66,33 @@ def _check_duration(seconds: float, what: str = "seconds") -> float:
 
 
 def _check_close(code: int | None, reason: str) -> None:
-    if code is None or code in (NO_STATUS, ABORT):
+    if code is None or code in (CLOSE_NO_STATUS, CLOSE_ABNORMAL):
         return
-    if not (code in EXTERNAL_CLOSE_CODES or 3000 <= code < 5000):
+    if not is_sendable_close_code(code):
         raise ValueError(
-            f"close code {code} cannot be sent: use one of "
-            f"{sorted(int(c) for c in EXTERNAL_CLOSE_CODES)}, 3000–4999, "
-            f"{NO_STATUS} (no status) or {ABORT} (abort)"
+            f"close code {code} cannot be sent: use 1000–1003, 1007–1014, 3000–4999, "
+            f"{CLOSE_NO_STATUS} (no status) or {CLOSE_ABNORMAL} (abort)"
         )
-    if len(reason.encode("utf-8")) > 123:
-        raise ValueError("a close reason is at most 123 bytes of UTF-8")
+    if len(reason.encode("utf-8")) > MAX_CLOSE_REASON_BYTES:
+        raise ValueError(f"a close reason is at most {MAX_CLOSE_REASON_BYTES} bytes of UTF-8")
+
+
+class FaultTarget(Protocol):
+    """What a fault needs of one session: which it is, and two ways to hurt it."""
+
+    @property
+    def session_id(self) -> str | None:
+        """The ``sessionId`` its client sent in ``Connect`` (``None`` before)."""
+        ...
+
+    def inject_close(self, code: int | None, reason: str) -> None:
+        """Close after the frames already queued (``CLOSE_ABNORMAL``: drop the TCP
+        connection now; ``CLOSE_NO_STATUS`` or ``None``: a close frame without a code)."""
+        ...
+
+    def inject_raw(self, frame: str | bytes) -> None:
+        """Send ``frame`` as it is, after the frames already queued."""
+        ...
 
 
 @dataclass
@@ -93,11 +109,12 @@ class Faults:
     Sessions are chosen by the ``sessionId`` their client sent in ``Connect``
     (``session_id=None``: every open session). Methods that hit sessions
     return how many they hit. Call them from the server's event loop.
+    ``sessions()`` returns the open sessions, oldest first.
     """
 
-    def __init__(self, server: DevServer) -> None:
-        self._server = server
-        self._outboxes: weakref.WeakSet[_Outbox] = weakref.WeakSet()
+    def __init__(self, sessions: Callable[[], Sequence[FaultTarget]]) -> None:
+        self._sessions = sessions
+        self._outboxes: weakref.WeakSet[Outbox] = weakref.WeakSet()
         self._silence: _Lasting | None = None
         self._delay: _Lasting | None = None
         self._delay_seconds = 0.0
@@ -113,9 +130,10 @@ class Faults:
 
         Codes websockets sends: 1000–1003, 1007–1014 and 3000–4999 (e.g. 1013
         ``SubscriptionsWorkerFullError``, 1011 ``InternalServerError``, 4040).
-        ``NO_STATUS`` (1005) or ``None`` sends a close frame without a status
-        code; ``ABORT`` (1006) drops the TCP connection with no close frame.
-        Frames already queued are sent first (except with ``ABORT``).
+        ``CLOSE_NO_STATUS`` (1005) or ``None`` sends a close frame without a
+        status code; ``CLOSE_ABNORMAL`` (1006) drops the TCP connection with no
+        close frame (both from ``syncwire.websocket_rules``). Frames already
+        queued are sent first (except with ``CLOSE_ABNORMAL``).
         """
         return self._close(code, reason, None, None)
 
@@ -195,9 +213,7 @@ class Faults:
 
     def lift(self) -> None:
         """End every lasting fault now; held frames go out (late ones when due)."""
-        for lasting in [self._silence, self._delay, self._refuse, *self._drops.values()]:
-            if lasting is not None:
-                lasting.timer.cancel()
+        self.cancel_timers()
         self._silence = self._delay = self._refuse = None
         self._drops.clear()
         self._flush()
@@ -217,7 +233,49 @@ class Faults:
             found[f"drop {session_id or '*'}"] = lasting.until - now
         return found
 
-    # -- for the server --
+    # -- for the server and its connections --
+
+    @property
+    def silent(self) -> bool:
+        """Whether ``silence`` is in force: nothing at all may be sent."""
+        return self._silence is not None
+
+    @property
+    def current_delay(self) -> float:
+        """Seconds a frame written now is held (``delay``), 0 if none."""
+        return self._delay_seconds if self._delay is not None else 0.0
+
+    def watch(self, outbox: Outbox) -> None:
+        """Flush ``outbox`` whenever a lasting fault ends (a weak reference)."""
+        self._outboxes.add(outbox)
+
+    def unwatch(self, outbox: Outbox) -> None:
+        """Stop flushing ``outbox``."""
+        self._outboxes.discard(outbox)
+
+    def take_refusal(self) -> int | None:
+        """The HTTP status to refuse a new connection with, if refusing (it counts
+        against ``refuse``'s ``count``); ``None`` to let it in."""
+        if self._refuse is None:
+            return None
+        if self._refuse_left is not None:
+            self._refuse_left -= 1
+            if self._refuse_left <= 0:
+                self._refuse.timer.cancel()
+                self._refuse = None
+        return self._refuse_status
+
+    def dropping(self, session_id: str | None) -> bool:
+        """Whether messages to the session with ``session_id`` are dropped now."""
+        return None in self._drops or (session_id is not None and session_id in self._drops)
+
+    def cancel_timers(self) -> None:
+        """Cancel the deadlines of lasting faults (the server stopped)."""
+        for lasting in [self._silence, self._delay, self._refuse, *self._drops.values()]:
+            if lasting is not None:
+                lasting.timer.cancel()
+
+    # -- inside --
 
     def _lasting(self, old: _Lasting | None, seconds: float) -> _Lasting:
         seconds = _check_duration(seconds)
@@ -243,159 +301,8 @@ class Faults:
         for outbox in list(self._outboxes):
             outbox.flush()
 
-    @property
-    def _silent(self) -> bool:
-        return self._silence is not None
-
-    @property
-    def _current_delay(self) -> float:
-        return self._delay_seconds if self._delay is not None else 0.0
-
-    def _refusal(self) -> int | None:
-        """The HTTP status to refuse a new connection with, if refusing."""
-        if self._refuse is None:
-            return None
-        if self._refuse_left is not None:
-            self._refuse_left -= 1
-            if self._refuse_left <= 0:
-                self._refuse.timer.cancel()
-                self._refuse = None
-        return self._refuse_status
-
-    def _dropping(self, session_id: str | None) -> bool:
-        return None in self._drops or (session_id is not None and session_id in self._drops)
-
-    def _targets(self, session_id: str | None) -> list[_Session]:
-        sessions = self._server._open_sessions()
-        if session_id is None:
-            return sessions
-        return [s for s in sessions if s.session_id == session_id]
-
-    def _cancel_timers(self) -> None:
-        for lasting in [self._silence, self._delay, self._refuse, *self._drops.values()]:
-            if lasting is not None:
-                lasting.timer.cancel()
-
-
-class _Outbox:
-    """A connection's transport as its protocol writes to it: bytes are held
-    while the server is silent, and wait out a delay, in order."""
-
-    def __init__(self, transport: asyncio.Transport, faults: Faults) -> None:
-        self._transport = transport
-        self._faults = faults
-        self._held: deque[tuple[float, bytes | None]] = deque()  # None: write_eof()
-        self._timer: asyncio.TimerHandle | None = None
-        self._loop = asyncio.get_running_loop()
-        faults._outboxes.add(self)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-    @property
-    def holding(self) -> bool:
-        """Whether bytes written now would not go out at once."""
-        return bool(self._held) or self._faults._silent or self._faults._current_delay > 0
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not self.holding:
-            self._transport.write(data)
-            return
-        self._held.append((self._loop.time() + self._faults._current_delay, bytes(data)))
-        self.flush()
-
-    def write_eof(self) -> None:
-        if not self.holding:
-            self._transport.write_eof()
-            return
-        self._held.append((self._loop.time() + self._faults._current_delay, None))
-        self.flush()
-
-    def can_write_eof(self) -> bool:
-        return self._transport.can_write_eof()
-
-    def flush(self) -> None:
-        """Send what is due, unless silent; come back when the next is due."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._faults._silent or self._transport.is_closing():
-            return
-        now = self._loop.time()
-        while self._held and self._held[0][0] <= now:
-            data = self._held.popleft()[1]
-            if data is None:
-                if self._transport.can_write_eof():
-                    self._transport.write_eof()
-            else:
-                self._transport.write(data)
-        if self._held:
-            self._timer = self._loop.call_at(self._held[0][0], self.flush)
-
-    def _discard(self) -> None:
-        self._held.clear()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._faults._outboxes.discard(self)
-
-    def abort(self) -> None:
-        self._discard()
-        self._transport.abort()
-
-    def close(self) -> None:
-        self._discard()
-        self._transport.close()
-
-
-class FaultableConnection(ServerConnection):
-    """A ``ServerConnection`` whose output goes through the server's faults."""
-
-    faults: Faults  # set by the DevServer before serving
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        outbox = _Outbox(cast(asyncio.Transport, transport), self.faults)
-        super().connection_made(cast(asyncio.Transport, outbox))
-
-    @property
-    def outbox(self) -> _Outbox:
-        return cast(_Outbox, self.transport)
-
-    def abort(self) -> None:
-        """Drop the TCP connection now: nothing held is sent, no close frame."""
-        self.outbox.abort()
-
-    async def keepalive(self) -> None:
-        """WebSocket pings as websockets sends them, but none while output is held
-        (a silent server sends no pings, and a held ping must not time out)."""
-        interval = self.ping_interval or 5.0
-        with contextlib.suppress(ConnectionClosed):
-            while True:
-                await asyncio.sleep(interval)
-                if self.outbox.holding:
-                    continue
-                pong = await self.ping()
-                try:
-                    async with asyncio.timeout(self.ping_timeout):
-                        await pong
-                except TimeoutError:
-                    if not self._held_since_ping():  # a fault began after the ping: not the client
-                        await self.close(1011, "keepalive ping timeout")
-                        return
-
-    def _held_since_ping(self) -> bool:
-        return self.outbox.holding
-
-
-def connection_factory(faults: Faults) -> Callable[..., FaultableConnection]:
-    """A ``create_connection`` for ``websockets.serve`` that routes output through ``faults``."""
-
-    def create(*args: Any, **kwargs: Any) -> FaultableConnection:
-        connection = FaultableConnection(*args, **kwargs)
-        connection.faults = faults
-        return connection
-
-    return create
+    def _targets(self, session_id: str | None) -> list[FaultTarget]:
+        return [s for s in self._sessions() if session_id is None or s.session_id == session_id]
 
 
 # --- the command line's fault commands -----------------------------------------
@@ -420,7 +327,19 @@ commands (one per line):
 """
 
 
-async def run_command(server: DevServer, line: str) -> str:
+class CommandTarget(Protocol):
+    """What ``run_command`` needs of a server (a ``DevServer``)."""
+
+    @property
+    def faults(self) -> Faults: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def session_count(self) -> int: ...
+    async def restart(self, *, downtime: float = 0.0) -> None: ...
+
+
+async def run_command(server: CommandTarget, line: str) -> str:
     """Apply one fault command (see ``COMMANDS``) to ``server``; returns a reply line.
 
     Raises ``ValueError`` for an unknown command or bad arguments.

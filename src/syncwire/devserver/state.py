@@ -28,14 +28,13 @@ from typing import Any
 
 import msgspec
 
-from syncwire.devserver.app import Database, Document
-from syncwire.protocol import (
-    MutationResponse,
-    convex_to_json,
-    encode_server_message,
-    json_to_convex,
-    parse_server_message,
-)
+from syncwire.devserver.database import Database
+from syncwire.devserver.database import Document
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import convex_to_json
+from syncwire.protocol import encode_server_message
+from syncwire.protocol import json_to_convex
+from syncwire.protocol import parse_server_message
 
 __all__ = ["DurableState", "load_state", "save_state"]
 
@@ -71,12 +70,11 @@ def save_state(path: str | os.PathLike[str], state: DurableState) -> None:
     content = _File(
         format=_FORMAT,
         ts=state.ts,
-        last_creation_time=db._last_creation_time,
+        last_creation_time=db.last_creation_time,
         tables={
-            table: [convex_to_json(doc) for doc in rows.values()]
-            for table, rows in db._tables.items()
+            table: [convex_to_json(doc) for doc in db.documents(table)] for table in db.tables()
         },
-        ids=dict(db._table_of),
+        ids=db.issued_ids(),
         answers=[
             (session_id, [encode_server_message(r) for r in responses.values()])
             for session_id, responses in state.answers.items()
@@ -109,17 +107,16 @@ def load_state(path: str | os.PathLike[str]) -> DurableState | None:
         raise ValueError(f"{os.fspath(path)!r} is not a dev server state file: {exc}") from None
     if content.format != _FORMAT:
         raise ValueError(f"{os.fspath(path)!r}: unknown state format {content.format}")
-    db = Database()
-    db._last_creation_time = content.last_creation_time
-    db._table_of = dict(content.ids)
+    tables: dict[str, list[Document]] = {}
     for table, docs in content.tables.items():
-        rows = db._tables.setdefault(table, {})
+        rows = tables[table] = []
         for raw in docs:
             doc = json_to_convex(raw)
             if not isinstance(doc, dict):
                 raise ValueError(f"{os.fspath(path)!r}: a document in {table!r} is not an object")
-            document: Document = doc
-            rows[str(document["_id"])] = document
+            rows.append(doc)
+    db = Database()
+    db.restore(tables, content.ids, content.last_creation_time)
     answers: MutationAnswers = OrderedDict()
     for session_id, frames in content.answers:
         responses = answers[session_id] = OrderedDict()

@@ -16,8 +16,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Awaitable, Callable
-from typing import Any, Final, TypeVar
+from collections.abc import Awaitable
+from collections.abc import Callable
+from typing import Any
+from typing import Final
+from typing import TypeVar
 
 from syncwire.devserver.app import App
 from syncwire.devserver.server import DevServer

@@ -5,92 +5,21 @@ server all speak through it. Malformed input from a peer raises
 ``ProtocolError`` and nothing else.
 """
 
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET
+from msgspec import UnsetType
 
 from syncwire.errors import ProtocolError
-from syncwire.protocol.codec import (
-    encode_client_message,
-    encode_server_message,
-    parse_client_message,
-    parse_server_message,
-)
-from syncwire.protocol.messages import (
-    Action,
-    ActionResponse,
-    Authenticate,
-    AuthError,
-    ClientMessage,
-    Connect,
-    Event,
-    FatalError,
-    ModifyQuerySet,
-    Mutation,
-    MutationResponse,
-    Ping,
-    QueryAdd,
-    QueryFailed,
-    QueryRemove,
-    QueryRemoved,
-    QuerySetModification,
-    QueryUpdated,
-    ServerMessage,
-    StateModification,
-    StateVersion,
-    Transition,
-    TransitionChunk,
-    canonicalize_udf_path,
-)
-from syncwire.protocol.values import (
-    COMMIT_TS,
-    CommitTs,
-    ConvexInt64,
-    ConvexValue,
-    JSONValue,
-    convex_to_json,
-    decode_u64,
-    encode_u64,
-    json_to_convex,
-)
+from syncwire.protocol import chunks
+from syncwire.protocol import codec
+from syncwire.protocol import messages
+from syncwire.protocol import values
+from syncwire.protocol.chunks import *  # noqa: F403 - re-exported: each submodule's __all__
+from syncwire.protocol.codec import *  # noqa: F403
+from syncwire.protocol.messages import *  # noqa: F403
+from syncwire.protocol.values import *  # noqa: F403
 
-__all__ = [
-    "COMMIT_TS",
-    "UNSET",
-    "Action",
-    "ActionResponse",
-    "AuthError",
-    "Authenticate",
-    "ClientMessage",
-    "CommitTs",
-    "Connect",
-    "ConvexInt64",
-    "ConvexValue",
-    "Event",
-    "FatalError",
-    "JSONValue",
-    "ModifyQuerySet",
-    "Mutation",
-    "MutationResponse",
-    "Ping",
-    "ProtocolError",
-    "QueryAdd",
-    "QueryFailed",
-    "QueryRemove",
-    "QueryRemoved",
-    "QuerySetModification",
-    "QueryUpdated",
-    "ServerMessage",
-    "StateModification",
-    "StateVersion",
-    "Transition",
-    "TransitionChunk",
-    "UnsetType",
-    "canonicalize_udf_path",
-    "convex_to_json",
-    "decode_u64",
-    "encode_client_message",
-    "encode_server_message",
-    "encode_u64",
-    "json_to_convex",
-    "parse_client_message",
-    "parse_server_message",
-]
+__all__ = ["UNSET", "ProtocolError", "UnsetType"]
+__all__ += chunks.__all__
+__all__ += codec.__all__
+__all__ += messages.__all__
+__all__ += values.__all__

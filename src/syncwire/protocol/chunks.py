@@ -1,24 +1,49 @@
-"""Reassembling a Transition the server split into TransitionChunks (spec §6).
+"""A Transition split into TransitionChunks, both ways: splitting and reassembling.
 
 A Transition larger than ~5 MB arrives as ``TransitionChunk`` frames whose
 ``chunk`` texts, joined in order, are the JSON of one Transition. The rules
 follow the upstream client: parts arrive in order from 0, all with the same
 ``total_parts`` and ``transition_id``; anything else is a protocol error that
-drops the buffer. Unlike upstream, the buffer is bounded.
+drops the buffer. Unlike upstream, the buffer is bounded. The wire form is
+docs/protocol.md#transition-chunks; the rules, docs/manager.md#transition-chunks.
 """
 
 from __future__ import annotations
 
-from typing import Final, NoReturn
+from typing import NoReturn
 
 from syncwire.errors import ProtocolError
 from syncwire.protocol.codec import parse_server_message
-from syncwire.protocol.messages import Transition, TransitionChunk
+from syncwire.protocol.messages import Transition
+from syncwire.protocol.messages import TransitionChunk
+from syncwire.websocket_rules import DEFAULT_MAX_MESSAGE_SIZE
 
-__all__ = ["DEFAULT_MAX_TRANSITION_SIZE", "TransitionChunkAssembler"]
+__all__ = ["TransitionChunkAssembler", "split_transition"]
 
-DEFAULT_MAX_TRANSITION_SIZE: Final = 64 * 2**20
-"""Characters a reassembled Transition may hold: the default max message size."""
+
+def split_transition(text: str, max_bytes: int, transition_id: str) -> list[TransitionChunk]:
+    """The chunks a server sends for one Transition's frame ``text``, in order.
+
+    Each ``chunk`` holds at most ``max_bytes`` of UTF-8 and ends on a character
+    boundary, so every chunk is valid text; joined, they are ``text`` again.
+    """
+    if max_bytes < 4:  # the longest UTF-8 character must fit
+        raise ValueError("max_bytes must be at least 4")
+    data = text.encode("utf-8")
+    pieces: list[str] = []
+    start = 0
+    while start < len(data):
+        end = min(start + max_bytes, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:  # a continuation byte
+            end -= 1
+        pieces.append(data[start:end].decode("utf-8"))
+        start = end
+    return [
+        TransitionChunk(
+            chunk=piece, part_number=number, total_parts=len(pieces), transition_id=transition_id
+        )
+        for number, piece in enumerate(pieces)
+    ]
 
 
 class TransitionChunkAssembler:
@@ -26,7 +51,7 @@ class TransitionChunkAssembler:
 
     __slots__ = ("_expected_parts", "_max_size", "_parts", "_size", "_transition_id", "buffering")
 
-    def __init__(self, max_size: int = DEFAULT_MAX_TRANSITION_SIZE) -> None:
+    def __init__(self, max_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         if max_size <= 0:
             raise ValueError("max_size must be positive")
         self._max_size = max_size

@@ -1,4 +1,4 @@
-"""Frames ↔ messages, in both directions (protocol spec §1).
+"""Frames ↔ messages, in both directions (docs/protocol.md#transport).
 
 ``encode_client_message`` / ``parse_server_message`` are the client's direction;
 ``parse_client_message`` / ``encode_server_message`` are the server's, for the
@@ -8,42 +8,47 @@ msgspec decoding, done in C) and raises only ``ProtocolError``.
 
 from __future__ import annotations
 
-import copy
 import decimal
 import functools
 import gc
 import json
 import types
 from collections.abc import Mapping
-from typing import Annotated, Any, Final, Literal, TypeVar, Union, get_args, get_origin
+from typing import Annotated
+from typing import Any
+from typing import Final
+from typing import Literal
+from typing import Union
+from typing import get_args
+from typing import get_origin
 
 import msgspec
+from msgspec import UNSET
 from msgspec import UnsetType
 
 from syncwire.errors import ProtocolError
-from syncwire.protocol.messages import (
-    WIRE_U64,
-    Action,
-    Authenticate,
-    AuthError,
-    ClientMessage,
-    Connect,
-    Event,
-    ModifyQuerySet,
-    Mutation,
-    MutationResponse,
-    QueryAdd,
-    ServerMessage,
-    StateVersion,
-    Transition,
-)
-from syncwire.protocol.values import (
-    convex_to_json,
-    decode_u64,
-    enc_hook,
-    encode_u64,
-    normalize_json,
-)
+from syncwire.protocol.messages import Action
+from syncwire.protocol.messages import Authenticate
+from syncwire.protocol.messages import AuthError
+from syncwire.protocol.messages import ClientMessage
+from syncwire.protocol.messages import Connect
+from syncwire.protocol.messages import Event
+from syncwire.protocol.messages import ModifyQuerySet
+from syncwire.protocol.messages import Mutation
+from syncwire.protocol.messages import MutationResponse
+from syncwire.protocol.messages import QueryAdd
+from syncwire.protocol.messages import ServerMessage
+from syncwire.protocol.messages import StateVersion
+from syncwire.protocol.messages import Transition
+from syncwire.protocol.messages import WireArgs
+from syncwire.protocol.messages import WireU64
+from syncwire.protocol.messages import args_from_wire
+from syncwire.protocol.messages import dec_hook
+from syncwire.protocol.values import convex_to_json
+from syncwire.protocol.values import decode_u64
+from syncwire.protocol.values import enc_hook
+from syncwire.protocol.values import encode_u64
+from syncwire.protocol.values import normalize_json
 
 __all__ = [
     "encode_client_message",
@@ -55,11 +60,14 @@ __all__ = [
 _MAX_ERROR_LEN: Final = 300
 _GC_PAUSE_FROM: Final = 1_000_000
 """Frames at least this long (characters or bytes) are decoded with the GC paused."""
-_S = TypeVar("_S", bound=msgspec.Struct)
 
 
-_SERVER_DECODER: Final[msgspec.json.Decoder[ServerMessage]] = msgspec.json.Decoder(ServerMessage)
-_CLIENT_DECODER: Final[msgspec.json.Decoder[ClientMessage]] = msgspec.json.Decoder(ClientMessage)
+_SERVER_DECODER: Final[msgspec.json.Decoder[ServerMessage]] = msgspec.json.Decoder(
+    ServerMessage, dec_hook=dec_hook
+)
+_CLIENT_DECODER: Final[msgspec.json.Decoder[ClientMessage]] = msgspec.json.Decoder(
+    ClientMessage, dec_hook=dec_hook
+)
 _ENCODER: Final = msgspec.json.Encoder(enc_hook=enc_hook)
 
 
@@ -96,9 +104,10 @@ def _protocol_error(
     return ProtocolError(f"malformed {what}: {reason}")
 
 
-def _check_frame(data: object) -> None:
-    if not isinstance(data, (str, bytes, bytearray, memoryview)):
-        raise TypeError(f"a frame is str or bytes, not {type(data).__name__}")
+def _not_a_frame(data: object) -> TypeError:
+    # Only the argument's type makes len() or the decoder raise TypeError: msgspec
+    # reports a TypeError of dec_hook or __post_init__ as a ValidationError.
+    return TypeError(f"a frame is str or bytes, not {type(data).__name__}")
 
 
 def parse_server_message(data: str | bytes) -> ServerMessage:
@@ -114,8 +123,7 @@ def parse_server_message(data: str | bytes) -> ServerMessage:
     except _DECODE_ERRORS as exc:
         raise _protocol_error("server message", data, _SERVER_TYPES, exc) from None
     except TypeError:
-        _check_frame(data)
-        raise
+        raise _not_a_frame(data) from None
 
 
 def _decode_without_gc(data: str | bytes) -> ServerMessage:
@@ -143,8 +151,7 @@ def parse_client_message(data: str | bytes) -> ClientMessage:
     except _DECODE_ERRORS as exc:
         raise _protocol_error("client message", data, _CLIENT_TYPES, exc) from None
     except TypeError:
-        _check_frame(data)
-        raise
+        raise _not_a_frame(data) from None
 
 
 def encode_client_message(message: ClientMessage) -> str:
@@ -161,16 +168,34 @@ def encode_server_message(message: ServerMessage) -> str:
     return _ENCODER.encode(_server_to_wire(message)).decode("utf-8")
 
 
-def _with_wire_fields(message: _S, **fields: object) -> _S:
-    """A copy of ``message`` holding wire-form field values, for the encoder.
+_WireLayout = tuple[dict[str, object], tuple[tuple[str, str, object], ...], bool]
 
-    A copy skips ``__post_init__`` (which would convert them back), and
-    the original message stays as it was.
+
+@functools.cache
+def _wire_layout(cls: type[msgspec.Struct]) -> _WireLayout:
+    """What msgspec writes for ``cls``: its tag, each field's wire name and default, and
+    whether fields at their default are left out."""
+    config = cls.__struct_config__
+    head: dict[str, object] = {} if config.tag_field is None else {config.tag_field: config.tag}
+    fields = tuple((f.name, f.encode_name, f.default) for f in msgspec.structs.fields(cls))
+    return head, fields, config.omit_defaults
+
+
+def _wire_dict(message: msgspec.Struct, **wire: object) -> dict[str, object]:
+    """``message`` as msgspec writes it, with the wire form of the fields in ``wire``.
+
+    A plain dict in msgspec's order (the tag, then the fields as declared, ``UNSET``
+    and, under ``omit_defaults``, defaults left out), so the JSON text is the one the
+    message itself would give; no message ever holds a value its field does not declare.
     """
-    wire = copy.copy(message)
-    for name, value in fields.items():
-        msgspec.structs.force_setattr(wire, name, value)
-    return wire
+    head, fields, omit_defaults = _wire_layout(type(message))
+    out = dict(head)
+    for name, key, default in fields:
+        value = wire[name] if name in wire else getattr(message, name)
+        if value is UNSET or (omit_defaults and value is default):
+            continue
+        out[key] = value
+    return out
 
 
 _IntegerField = tuple[str, "float | None", "float | None"]
@@ -194,23 +219,20 @@ _INTEGER_FIELDS: dict[type[msgspec.Struct], tuple[_IntegerField, ...]] = {}
 def _integer_bounds(annotation: object) -> tuple[float | None, float | None] | None:
     """(ge, le) of an integer type, or None for a type that is not one.
 
-    u64 fields are left out: encode_u64 checks them as it writes them.
+    u64 fields are left out (``WireU64`` is not ``int``): encode_u64 checks them
+    as it writes them.
     """
-    if annotation is int:
-        return None, None
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        base, *extras = get_args(annotation)
-        if base is not int:
-            return None
-        metas = [meta for meta in extras if isinstance(meta, msgspec.Meta)]
-        return (metas[0].ge, metas[0].le) if metas else (None, None)
-    if origin is Union or origin is types.UnionType:
+    if _is_union(annotation):
         for arg in get_args(annotation):
             bounds = _integer_bounds(arg)
             if bounds is not None:
                 return bounds
-    return None
+        return None
+    base, *extras = get_args(annotation) if get_origin(annotation) is Annotated else (annotation,)
+    if base is not int:
+        return None
+    metas = [meta for meta in extras if isinstance(meta, msgspec.Meta)]
+    return (metas[0].ge, metas[0].le) if metas else (None, None)
 
 
 def _check_integers(*messages: msgspec.Struct) -> None:
@@ -235,29 +257,29 @@ def _check_integers(*messages: msgspec.Struct) -> None:
                 )
 
 
-def _client_to_wire(message: ClientMessage) -> ClientMessage:
+def _client_to_wire(message: ClientMessage) -> object:
     _check_integers(message)
     if isinstance(message, (Mutation, Action)):
-        return _with_wire_fields(message, args=[convex_to_json(message.args)])
+        return _wire_dict(message, args=[convex_to_json(message.args)])
     if isinstance(message, ModifyQuerySet):
         _check_integers(*message.modifications)
-        return _with_wire_fields(
+        return _wire_dict(
             message,
             modifications=tuple(
-                _with_wire_fields(mod, args=[convex_to_json(mod.args)])
+                _wire_dict(mod, args=[convex_to_json(mod.args)])
                 if isinstance(mod, QueryAdd)
                 else mod
                 for mod in message.modifications
             ),
         )
     if isinstance(message, Connect) and message.max_observed_timestamp is not None:
-        return _with_wire_fields(
+        return _wire_dict(
             message, max_observed_timestamp=encode_u64(message.max_observed_timestamp)
         )
     if isinstance(message, Event):
-        return _with_wire_fields(message, event=normalize_json(message.event))
+        return _wire_dict(message, event=normalize_json(message.event))
     if isinstance(message, Authenticate) and message.impersonating is not None:
-        return _with_wire_fields(message, impersonating=normalize_json(message.impersonating))
+        return _wire_dict(message, impersonating=normalize_json(message.impersonating))
     return message
 
 
@@ -273,13 +295,13 @@ def _server_to_wire(message: ServerMessage) -> object:
     _check_integers(message)
     if isinstance(message, Transition):
         _check_integers(message.start_version, message.end_version, *message.modifications)
-        return _with_wire_fields(
+        return _wire_dict(
             message,
             start_version=_version_to_wire(message.start_version),
             end_version=_version_to_wire(message.end_version),
         )
     if isinstance(message, MutationResponse) and message.ts is not None:
-        return _with_wire_fields(message, ts=encode_u64(message.ts))
+        return _wire_dict(message, ts=encode_u64(message.ts))
     if isinstance(message, AuthError) and message.auth_update_attempted is None:
         # As the backend writes it: baseVersion always, authUpdateAttempted when known.
         return {"type": "AuthError", "error": message.error, "baseVersion": message.base_version}
@@ -392,16 +414,17 @@ def _fields(cls: type[msgspec.Struct]) -> tuple[msgspec.structs.FieldInfo, ...]:
 
 def _build_struct(value: dict[str, object], cls: type[msgspec.Struct], path: str) -> object:
     prefix = "$" if path == "$" else path
-    fields: dict[str, object] = {}
-    for field in _fields(cls):
-        where = f"{prefix}.{field.encode_name}"
-        if field.encode_name in value:
-            fields[field.name] = _build(value[field.encode_name], field.type, where)
-        elif field.required:
-            raise _Refused(f"`{where}` is missing")
-    # Each field is well formed: what is left are the rules __post_init__
-    # checks (syncwire's own code, so its own words).
+    # A field of the wrong shape is refused where it is (_Refused). What raises
+    # ValueError or TypeError is syncwire's own code, in its own words: the rules
+    # __post_init__ checks, and args that are no Convex value (args_from_wire).
     try:
+        fields: dict[str, object] = {}
+        for field in _fields(cls):
+            where = f"{prefix}.{field.encode_name}"
+            if field.encode_name in value:
+                fields[field.name] = _build(value[field.encode_name], field.type, where)
+            elif field.required:
+                raise _Refused(f"`{where}` is missing")
         return cls(**fields)
     except (ValueError, TypeError) as exc:
         raise _Refused(str(exc) if path == "$" else f"`{path}`: {exc}") from None
@@ -422,18 +445,19 @@ def _build(value: object, annotation: object, path: str) -> object:
         return _build_tagged(value, _message_types(annotation), path)
     if get_origin(annotation) is tuple:
         return _build_array(value, get_args(annotation), path)
-    try:
-        built = msgspec.convert(value, annotation, strict=True)
-    except msgspec.ValidationError:
-        raise _Refused(_wrong_leaf(value, annotation, nullable, path)) from None
-    except RecursionError:
-        raise _Refused(f"`{path}` is nested too deeply") from None
-    if WIRE_U64 in _metadata(annotation):
+    if annotation is WireArgs:  # json_to_convex's ProtocolError is handled by _build_struct
+        return args_from_wire(list(_build_array(value, (dict[str, Any],), path)))
+    if annotation is WireU64:
+        if type(value) is not str:
+            raise _Refused(_wrong_leaf(value, annotation, nullable, path))
         try:
-            decode_u64(built)
+            return decode_u64(value)
         except ProtocolError as exc:
             raise _Refused(f"`{path}`: {exc}") from None
-    return built
+    try:  # a leaf, or dict[str, Any]: convert does not walk into Any, so nothing recurses
+        return msgspec.convert(value, annotation, strict=True)
+    except msgspec.ValidationError:
+        raise _Refused(_wrong_leaf(value, annotation, nullable, path)) from None
 
 
 def _build_array(value: object, items: tuple[object, ...], path: str) -> tuple[object, ...]:
@@ -466,10 +490,6 @@ def _without_none(annotation: object) -> tuple[object, bool]:
     return Union[tuple(kept)], nullable  # noqa: UP007 - built at run time
 
 
-def _metadata(annotation: object) -> tuple[object, ...]:
-    return get_args(annotation)[1:] if get_origin(annotation) is Annotated else ()
-
-
 def _wrong_leaf(value: object, annotation: object, nullable: bool, path: str) -> str:
     expected = _describe(annotation) + (" or null" if nullable else "")
     base = get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
@@ -488,24 +508,24 @@ def _converts(value: object, annotation: object) -> bool:
     return True
 
 
+_KINDS_IN_WORDS: Final[dict[object, str]] = {
+    str: "a string",
+    bool: "a boolean",
+    float: "a number",
+    dict: "an object",
+}
+
+
 def _describe(annotation: object) -> str:
     """What a field of this type holds, in words."""
-    if get_origin(annotation) is Annotated:
-        base, *extras = get_args(annotation)
-        if WIRE_U64 in extras:
-            return "a u64 as base64 text"
-        for meta in extras:
-            if isinstance(meta, msgspec.Meta) and base is int:
-                return _describe_integer(meta.ge, meta.le)
-        return _describe(base)
+    if annotation is WireU64:
+        return "a u64 as base64 text"
+    bounds = _integer_bounds(annotation)
+    if bounds is not None:
+        return _describe_integer(*bounds)
     if get_origin(annotation) is Literal:
         return "one of " + ", ".join(json.dumps(option) for option in get_args(annotation))
-    names = {str: "a string", bool: "a boolean", int: "an integer", float: "a number"}
-    if isinstance(annotation, type) and annotation in names:
-        return names[annotation]
-    if get_origin(annotation) is dict:
-        return "an object"
-    return "a value of another type"
+    return _KINDS_IN_WORDS.get(get_origin(annotation) or annotation, "a value of another type")
 
 
 def _describe_integer(low: float | None, high: float | None) -> str:

@@ -1,4 +1,4 @@
-"""The sync protocol's messages (protocol spec §4–§5), one immutable class each.
+"""The sync protocol's messages (docs/protocol.md#messages), one immutable class each.
 
 Attributes are snake_case; on the wire they are camelCase (``request_id`` ↔
 ``requestId``). Which Python form each value takes:
@@ -26,35 +26,57 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeAlias, cast
+from typing import TYPE_CHECKING
+from typing import Annotated
+from typing import Any
+from typing import Literal
+from typing import TypeAlias
+from typing import cast
 
 import msgspec
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET
+from msgspec import UnsetType
 
-from syncwire.protocol.values import decode_u64, json_to_convex
-
-
-class _WireU64:
-    """Marks a u64 field, which travels as base64 text (read by the codec's error path)."""
-
-    def __repr__(self) -> str:
-        return "u64"
+from syncwire.protocol.values import decode_u64
+from syncwire.protocol.values import json_to_convex
 
 
-WIRE_U64: Final = _WireU64()
+class _HoldsInt(type):
+    # isinstance(x, WireU64) is isinstance(x, int), checked in C: an ABC's
+    # register(int) would do the same through a Python call per decoded field.
+    __instancecheck__ = int.__instancecheck__
+
+
+class _HoldsDict(type):
+    __instancecheck__ = dict.__instancecheck__
+
+
+class WireU64(metaclass=_HoldsInt):
+    """How msgspec reads a u64 field: base64 text, which ``dec_hook`` turns into an ``int``.
+
+    msgspec calls ``dec_hook`` for this type and accepts what it returns as an
+    instance (every ``int`` is one), so a decoded field holds its ``int`` from the
+    start, as a constructed one does: nothing is converted afterwards.
+    """
+
+
+class WireArgs(metaclass=_HoldsDict):
+    """How msgspec reads ``args``: a one-element array, which ``dec_hook`` turns into
+    the Convex ``dict`` (every ``dict`` is an instance, as every ``int`` is a ``WireU64``)."""
+
 
 if TYPE_CHECKING:
-    from syncwire.protocol.values import ConvexValue, JSONValue
+    from syncwire.protocol.values import ConvexValue
+    from syncwire.protocol.values import JSONValue
 
     U64: TypeAlias = int
     Args: TypeAlias = Mapping[str, ConvexValue]
 else:
-    # At run time msgspec decodes these fields in their wire form, and
-    # ``__post_init__`` converts them (a u64 string to ``int``, the one-element
-    # ``args`` array to a Convex dict); type checkers see the Python types.
+    # What a field holds is what type checkers see (an ``int``, a Convex dict);
+    # msgspec sees the wire form's marker and hands the wire value to ``dec_hook``.
     JSONValue = Any
-    U64 = Annotated[str, WIRE_U64]
-    Args = tuple[dict[str, Any]]
+    U64 = WireU64
+    Args = WireArgs
 
 
 __all__ = [
@@ -114,11 +136,19 @@ class _Message(
         return cast(str, self.__struct_config__.tag)
 
 
-def _u64_from_wire(message: msgspec.Struct, name: str) -> None:
-    """Decoded u64 fields arrive as base64 text; store them as ``int``."""
-    value = getattr(message, name)
-    if type(value) is str:
-        msgspec.structs.force_setattr(message, name, _decode_u64_text(value))
+def dec_hook(kind: type, value: object) -> object:
+    """msgspec ``dec_hook`` for the codec: a field's wire form to what the field holds.
+
+    Raises ``TypeError`` or ``ValueError`` (``ProtocolError``) for a wire value
+    of the wrong shape; msgspec reports it as a ``ValidationError``.
+    """
+    if kind is WireArgs:
+        return args_from_wire(value)
+    # Otherwise WireU64, the only other wire form the messages declare (a test
+    # checks that): the common case, two per Transition, with no further test.
+    if type(value) is not str:
+        raise TypeError("a u64 travels as base64 text")
+    return _decode_u64_text(value)
 
 
 @functools.lru_cache(maxsize=64)
@@ -127,16 +157,22 @@ def _decode_u64_text(text: str) -> int:
     return decode_u64(text)
 
 
-def _args_from_wire(message: msgspec.Struct) -> None:
-    """Decoded ``args`` arrive as ``(object,)``; store the Convex dict."""
-    args = message.args  # type: ignore[attr-defined]
-    if type(args) is tuple:
-        msgspec.structs.force_setattr(message, "args", json_to_convex(args[0]))
-    elif not isinstance(args, Mapping):
+def args_from_wire(value: object) -> Mapping[str, ConvexValue]:
+    """``args`` as they travel (an array holding one object) to the Convex ``dict``."""
+    if type(value) is not list or len(value) != 1 or type(value[0]) is not dict:
+        raise TypeError("args travel as an array holding one object")
+    args = json_to_convex(value[0])
+    if type(args) is not dict:  # an object with one $-key is a special value
+        raise TypeError(f"args must be an object, not {type(args).__name__}")
+    return args
+
+
+def _check_args(args: object) -> None:
+    if not isinstance(args, Mapping):
         raise TypeError(f"args must be a dict, not {type(args).__name__}")
 
 
-# --- client → server (spec §4) --------------------------------------------
+# --- client → server (docs/protocol.md#client-messages) ---------------------
 
 
 class Connect(_Message, tag="Connect", frozen=True, kw_only=True):
@@ -147,9 +183,6 @@ class Connect(_Message, tag="Connect", frozen=True, kw_only=True):
     client_ts: I64
     session_id: str
     max_observed_timestamp: U64 | None = None
-
-    def __post_init__(self) -> None:
-        _u64_from_wire(self, "max_observed_timestamp")
 
 
 def canonicalize_udf_path(udf_path: str) -> str:
@@ -182,7 +215,7 @@ class QueryAdd(_Message, tag="Add", frozen=True, kw_only=True):
     component_path: str | None = None
 
     def __post_init__(self) -> None:
-        _args_from_wire(self)
+        _check_args(self.args)
 
 
 class QueryRemove(_Message, tag="Remove", frozen=True, kw_only=True):
@@ -211,7 +244,7 @@ class _FunctionCall(_Message, frozen=True, kw_only=True):
     args: Args
 
     def __post_init__(self) -> None:
-        _args_from_wire(self)
+        _check_args(self.args)
 
 
 class Mutation(_FunctionCall, tag="Mutation", frozen=True, kw_only=True):
@@ -267,7 +300,7 @@ class Event(_Message, tag="Event", frozen=True, kw_only=True):
 ClientMessage: TypeAlias = Connect | ModifyQuerySet | Mutation | Action | Authenticate | Event
 
 
-# --- server → client (spec §5) --------------------------------------------
+# --- server → client (docs/protocol.md#server-messages) ---------------------
 
 
 class StateVersion(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -276,12 +309,6 @@ class StateVersion(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     query_set: NonNegative
     identity: NonNegative
     ts: U64
-
-    def __post_init__(self) -> None:
-        # _u64_from_wire, inlined: every Transition decodes two of these.
-        ts: object = self.ts
-        if type(ts) is str:
-            msgspec.structs.force_setattr(self, "ts", _decode_u64_text(ts))
 
 
 class QueryUpdated(_Message, tag="QueryUpdated", frozen=True, kw_only=True, omit_defaults=False):
@@ -366,7 +393,6 @@ class MutationResponse(
     error_data: JSONValue | UnsetType = UNSET
 
     def __post_init__(self) -> None:
-        _u64_from_wire(self, "ts")
         if self.success and self.ts is None:
             raise ValueError("a successful MutationResponse needs ts")
         if not self.success:

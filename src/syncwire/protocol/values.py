@@ -1,4 +1,4 @@
-"""Convex values and their JSON wire form (protocol spec §2–§3).
+"""Convex values and their JSON wire form (docs/protocol.md#values, docs/protocol.md#u64).
 
 The Python mapping follows the official ``convex`` package on PyPI, so its users
 can switch without surprises:
@@ -37,9 +37,16 @@ import math
 import struct
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Final, TypeAlias, Union, cast
+from typing import Final
+from typing import TypeAlias
+from typing import TypeVar
+from typing import Union
+from typing import cast
 
 import msgspec
 
@@ -83,6 +90,9 @@ Objects are typed as ``Mapping`` so that a ``dict[str, int]`` is accepted;
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 _U64_MAX: Final = 2**64 - 1
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
+
 _MAX_SAFE_INT: Final = 2**53
 _MAX_ARRAY_INDEX: Final = 2**32 - 2
 _MAX_FIELD_NAME_LEN: Final = 1024
@@ -170,7 +180,7 @@ class _JsSpelledFloat(float):
     __slots__ = ()
 
 
-# --- u64 timestamps (spec §2) ---------------------------------------------
+# --- u64 timestamps (docs/protocol.md#u64) ---------------------------------
 
 
 def encode_u64(value: int) -> str:
@@ -196,7 +206,7 @@ def _b64decode(encoded: object, what: str, exact_len: int | None = None) -> byte
         # strict_mode rejects stray characters and bad padding, in C.
         raw = binascii.a2b_base64(encoded, strict_mode=True)
     except ValueError:  # binascii.Error, or a non-ASCII character
-        try:  # the URL-safe alphabet is accepted too (spec §2)
+        try:  # the URL-safe alphabet is accepted too (docs/protocol.md#u64)
             raw = binascii.a2b_base64(encoded.translate(_URLSAFE_TO_STD), strict_mode=True)
         except ValueError:
             raise ProtocolError(f"{what} is not valid base64") from None
@@ -236,12 +246,19 @@ def convex_to_json(value: ConvexValue) -> JSONValue:
     and ``ValueError`` for a value out of range or a reserved field name; the
     message names the path (``$.items[2].n``).
     """
+    return _walk(_to_json, value, ValueError, "value is nested too deeply for Convex")
+
+
+def _walk(
+    walker: Callable[[_In], _Out], value: _In, too_deep: type[Exception], message: str
+) -> _Out:
+    """``walker(value)``; its ``_BadValue`` made public, a too deep value ``too_deep(message)``."""
     try:
-        return _to_json(value)
+        return walker(value)
     except _BadValue as bad:
         raise bad.public() from None
     except RecursionError:
-        raise ValueError("value is nested too deeply for Convex") from None
+        raise too_deep(message) from None
 
 
 class _BadValue(Exception):
@@ -358,18 +375,21 @@ of locating their own failing child again (which made the error path 2^depth).""
 
 
 def _first_failing(items: Iterable[object], walk: Callable[[object], object]) -> int:
-    """The index of the first item ``walk`` rejects (only on the error path)."""
+    """The index of the first item ``walk`` rejects (only on the error path, so one does)."""
     outer = _locating.active
     _locating.active = True
     try:
-        for index, item in enumerate(items):
-            try:
-                walk(item)
-            except _BadValue:
-                return index
+        return next(index for index, item in enumerate(items) if _rejects(walk, item))
     finally:
         _locating.active = outer
-    return -1  # pragma: no cover - called only after an item failed
+
+
+def _rejects(walk: Callable[[object], object], item: object) -> bool:
+    try:
+        walk(item)
+    except _BadValue:
+        return True
+    return False
 
 
 def _js_key_order(mapping: Mapping[str, object]) -> list[str]:
@@ -505,12 +525,7 @@ def json_to_convex(value: JSONValue) -> ConvexValue:
     becomes ``bytes``. Anything the official client would reject raises
     ``ProtocolError`` naming the path.
     """
-    try:
-        return _from_json(value)
-    except _BadValue as bad:
-        raise bad.public() from None
-    except RecursionError:
-        raise ProtocolError("value is nested too deeply") from None
+    return _walk(_from_json, value, ProtocolError, "value is nested too deeply")
 
 
 def _from_json(value: object) -> ConvexValue:

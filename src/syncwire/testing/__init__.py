@@ -4,12 +4,10 @@ See ``syncwire.testing.transport`` for a worked example.
 """
 
 from syncwire.testing.chaos import ChaosProxy
-from syncwire.testing.transport import (
-    CloseFrame,
-    FakeConnection,
-    FakeServerConnection,
-    FakeTransport,
-)
+from syncwire.testing.transport import CloseFrame
+from syncwire.testing.transport import FakeConnection
+from syncwire.testing.transport import FakeServerConnection
+from syncwire.testing.transport import FakeTransport
 
 __all__ = [
     "ChaosProxy",

@@ -62,13 +62,14 @@ import socket
 import struct
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from types import TracebackType
-from typing import Final, Literal, Self
+from dataclasses import dataclass
+from dataclasses import replace
+from typing import Final
+from typing import Literal
 
-from syncwire.client.client import sync_url
+from syncwire._listening import Listener
 
-__all__ = ["DEFAULT_BUFFER_LIMIT", "ChaosProxy", "ProxiedConnection"]
+__all__ = ["DEFAULT_BUFFER_LIMIT", "ChaosProxy", "LinkConditions", "ProxiedConnection"]
 
 DEFAULT_BUFFER_LIMIT: Final = 256 * 1024
 """Bytes one direction of a connection may hold before the proxy stops reading it."""
@@ -84,8 +85,9 @@ _OnAccept = Literal["reset", "fin"] | None
 
 
 @dataclass(frozen=True, slots=True)
-class _Conditions:
-    """The state of a link; immutable, so a control swaps it in one store."""
+class LinkConditions:
+    """The state of a link (``latency``, ``slice``, ``bandwidth``, ``blackhole``);
+    immutable, so a control swaps it in one store."""
 
     latency: float = 0.0
     max_piece: int | None = None
@@ -239,7 +241,7 @@ class _Pipe:
         dest = self._dest
         while True:
             self._wake.clear()
-            conditions = self._connection._conditions
+            conditions = self._connection.conditions
             gone = dest.lost or (dest.transport is not None and dest.transport.is_closing())
             if self._shut or (gone and not conditions.blackholed):
                 self._drop()  # nobody to deliver to
@@ -297,7 +299,7 @@ class ProxiedConnection:
     held, and the loop time of the last write to the client.
     """
 
-    def __init__(self, proxy: ChaosProxy, conditions: _Conditions, on_accept: _OnAccept) -> None:
+    def __init__(self, proxy: ChaosProxy, conditions: LinkConditions, on_accept: _OnAccept) -> None:
         self._proxy = proxy
         self._conditions = conditions
         self._on_accept: _OnAccept = on_accept
@@ -349,6 +351,22 @@ class ProxiedConnection:
     def closed(self) -> bool:
         """Both sockets are closed and the proxy is done with the connection."""
         return self._finished.is_set()
+
+    @property
+    def conditions(self) -> LinkConditions:
+        """The link's state now; setting it takes effect at once, both ways."""
+        return self._conditions
+
+    @conditions.setter
+    def conditions(self, conditions: LinkConditions) -> None:
+        self._conditions = conditions
+        self._to_server.wake()
+        self._to_client.wake()
+
+    @property
+    def protocol(self) -> asyncio.Protocol:
+        """The protocol of the client's socket (what the proxy hands asyncio on accept)."""
+        return self._client
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -402,11 +420,6 @@ class ProxiedConnection:
             self._finished.set()
             self._proxy._forget(self)
 
-    def _set_conditions(self, conditions: _Conditions) -> None:
-        self._conditions = conditions
-        self._to_server.wake()
-        self._to_client.wake()
-
     # -- faults --------------------------------------------------------------------------
 
     def reset(self) -> None:
@@ -424,7 +437,8 @@ class ProxiedConnection:
         self._to_client.shut()
         self._client.write_eof()
 
-    def _abort(self) -> None:
+    def abort(self) -> None:
+        """Abort both sockets now, as ``stop()`` does; what is held is dropped."""
         if self._task is not None:
             self._task.cancel()
         for side in (self._client, self._server):
@@ -436,12 +450,14 @@ class ProxiedConnection:
         await self._finished.wait()
 
 
-class ChaosProxy:
+class ChaosProxy(Listener[asyncio.Server]):
     """A TCP proxy from ``127.0.0.1:port`` to ``target_host:target_port`` that misbehaves on demand.
 
     Give clients ``proxy.url`` (or ``proxy.ws_url``) instead of the server's.
     Use ``async with ChaosProxy(server.port) as proxy:`` or ``start()``/``stop()``.
     ``port=0`` picks a free port. See the module docstring for the controls.
+    ``stop()`` aborts every connection and returns once all are closed; it
+    raises ``RuntimeError`` if the proxy itself failed while running (a bug).
     """
 
     def __init__(
@@ -456,12 +472,11 @@ class ChaosProxy:
             raise ValueError(f"target_port must be 1-65535, not {target_port!r}")
         if buffer_limit < 1:
             raise ValueError("buffer_limit must be positive")
+        super().__init__(_LISTEN_HOST, port, noun="proxy")
         self.target_host = target_host
         self.target_port = target_port
         self.buffer_limit = buffer_limit
-        self._port = port
-        self._server: asyncio.Server | None = None
-        self._future = _Conditions()
+        self._future = LinkConditions()
         self._on_accept: _OnAccept = None
         self._connections: dict[ProxiedConnection, None] = {}  # in accept order
         self._changed = asyncio.Event()
@@ -471,24 +486,9 @@ class ChaosProxy:
 
     def __repr__(self) -> str:
         return (
-            f"<ChaosProxy 127.0.0.1:{self._port} -> {self.target_host}:{self.target_port} "
+            f"<ChaosProxy {self.host}:{self.port} -> {self.target_host}:{self.target_port} "
             f"{len(self._connections)} open>"
         )
-
-    @property
-    def port(self) -> int:
-        """The port listened on (known after ``start()``)."""
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """A deployment URL through the proxy (``http://127.0.0.1:PORT``), for ``Client``."""
-        return f"http://{_LISTEN_HOST}:{self._port}"
-
-    @property
-    def ws_url(self) -> str:
-        """The sync endpoint through the proxy (``ws://127.0.0.1:PORT/api/sync``)."""
-        return sync_url(self.url)
 
     @property
     def connections(self) -> tuple[ProxiedConnection, ...]:
@@ -501,44 +501,21 @@ class ChaosProxy:
             self._changed.clear()
             await self._changed.wait()
 
-    async def start(self) -> None:
-        """Listen on 127.0.0.1; returns once connections are accepted."""
-        if self._server is not None:
-            raise RuntimeError("the proxy is already running")
+    async def _listen(self) -> asyncio.Server:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._accept, _LISTEN_HOST, self._port)
-        self._port = self._server.sockets[0].getsockname()[1]
+        return await loop.create_server(self._accept, self.host, self.port)
 
-    async def stop(self) -> None:
-        """Stop listening and abort every connection; returns once all are closed.
-
-        Raises ``RuntimeError`` if the proxy itself failed while running (a bug).
-        """
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.close()
+    async def _shut(self, listening: asyncio.Server) -> None:
+        listening.close()
         connections = list(self._connections)
         for connection in connections:
-            connection._abort()
+            connection.abort()
         async with asyncio.timeout(_STOP_TIMEOUT):
             for connection in connections:
                 await connection.wait_closed()
-            await server.wait_closed()
+            await listening.wait_closed()
         if self._errors:
             raise RuntimeError("the chaos proxy failed") from self._errors[0]
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- controls ----------------------------------------------------------------------
 
@@ -583,25 +560,25 @@ class ChaosProxy:
 
     def heal(self) -> None:
         """Lift every condition, for open and later connections; held bytes flow."""
-        self._future = _Conditions()
+        self._future = LinkConditions()
         self._on_accept = None
         for connection in self._connections:
-            connection._set_conditions(_Conditions())
+            connection.conditions = LinkConditions()
 
-    def _update(self, change: Callable[[_Conditions], _Conditions], future: bool) -> None:
+    def _update(self, change: Callable[[LinkConditions], LinkConditions], future: bool) -> None:
         if future:
             self._future = change(self._future)
         for connection in self._connections:
-            connection._set_conditions(change(connection._conditions))
+            connection.conditions = change(connection.conditions)
 
     # -- connections ----------------------------------------------------------------------
 
-    def _accept(self) -> _Side:
+    def _accept(self) -> asyncio.Protocol:
         connection = ProxiedConnection(self, self._future, self._on_accept)
         self._connections[connection] = None
         self.accepted += 1
         self._changed.set()
-        return connection._client
+        return connection.protocol
 
     def _forget(self, connection: ProxiedConnection) -> None:
         self._connections.pop(connection, None)

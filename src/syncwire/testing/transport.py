@@ -23,7 +23,7 @@ happens::
 
 ``server.trickle()`` says bytes of a frame arrived without completing it (the
 client's ``last_data_at``, as on a slow link). ``server.fail_sends()`` makes the
-client's sends raise ``SendFailed`` at once;
+client's sends raise ``SendError`` at once;
 ``server.fail_sends(later=True)`` lets the next send "succeed" and then breaks
 the connection the way a failed background write does. ``server.closed_by_client``
 tells whether (and with what code) the client closed; ``fake.attempts`` and
@@ -38,15 +38,15 @@ import math
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from typing import Final, Literal, NamedTuple
+from typing import Literal
+from typing import NamedTuple
 
-from syncwire.transport.base import (
-    CLOSE_ABNORMAL,
-    ConnectionClosed,
-    SendFailed,
-    TransportError,
-    UnexpectedBinaryFrame,
-)
+from syncwire.errors import ConnectionClosedError
+from syncwire.errors import SendError
+from syncwire.errors import TransportError
+from syncwire.errors import UnexpectedBinaryFrameError
+from syncwire.websocket_rules import CLOSE_ABNORMAL
+from syncwire.websocket_rules import check_close
 
 __all__ = [
     "CloseFrame",
@@ -56,8 +56,6 @@ __all__ = [
 ]
 
 AttemptState = Literal["pending", "open", "refused", "abandoned", "closed"]
-
-_EXTERNAL_CLOSE_CODES: Final = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015)})
 
 
 class CloseFrame(NamedTuple):
@@ -78,14 +76,6 @@ class _Raise(NamedTuple):
 
 
 _Inbound = str | bytes | _Raise
-
-
-def _check_close_args(code: int, reason: str) -> None:
-    """The same rule as the real transport, so a test cannot pass what production rejects."""
-    if not (code in _EXTERNAL_CLOSE_CODES or 3000 <= code < 5000):
-        raise ValueError(f"cannot close with code {code}: use 1000-1003, 1007-1014 or 3000-4999")
-    if len(reason.encode()) > 123:
-        raise ValueError("a close reason is at most 123 UTF-8 bytes")
 
 
 class FakeConnection:
@@ -115,7 +105,7 @@ class FakeConnection:
             raise TypeError(f"send() takes str, not {type(text).__name__}")
         server = self._server
         if self._closing:
-            raise SendFailed("cannot send: the connection is closing or closed")
+            raise SendError("cannot send: the connection is closing or closed")
         if server.is_closed:
             return  # dropped, as a browser does; recv reports the close
         try:
@@ -123,10 +113,10 @@ class FakeConnection:
         except UnicodeEncodeError as exc:  # as the real transport does
             raise ValueError(f"text holds a lone surrogate at index {exc.start}") from None
         if server._fail_sends == "now":
-            raise SendFailed("send failed (scripted by FakeServerConnection.fail_sends)")
+            raise SendError("send failed (scripted by FakeServerConnection.fail_sends)")
         if server._fail_sends == "later":
             # Accepted, then lost in the background: recv reports it, then 1006.
-            failure = partial(SendFailed, "a queued frame could not be written")
+            failure = partial(SendError, "a queued frame could not be written")
             self._inbox.append(_Raise(failure, sticky=False))
             server._end(CloseFrame(CLOSE_ABNORMAL), by_client=False)
             return
@@ -144,14 +134,14 @@ class FakeConnection:
             raise item.error()
         self._inbox.popleft()
         if isinstance(item, bytes):
-            raise UnexpectedBinaryFrame(len(item))
+            raise UnexpectedBinaryFrameError(len(item))
         return item
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close from the client side; recorded in ``server.closed_by_client``."""
         if self._closing:
             return
-        _check_close_args(code, reason)
+        check_close(code, reason)  # the real transport's rule: no test passes what it rejects
         self._closing = True
         if not self._server.is_closed:
             self._server._end(CloseFrame(code, reason), by_client=True)
@@ -264,7 +254,7 @@ class FakeServerConnection:
             self._client.last_data_at = asyncio.get_running_loop().time()
 
     def push_binary(self, data: bytes) -> None:
-        """Send a binary frame: the client's ``recv`` raises ``UnexpectedBinaryFrame``."""
+        """Send a binary frame: the client's ``recv`` raises ``UnexpectedBinaryFrameError``."""
         self._push(bytes(data))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
@@ -283,9 +273,9 @@ class FakeServerConnection:
     def fail_sends(self, *, later: bool = False) -> None:
         """Make the client's writes fail.
 
-        By default every later ``send`` raises ``SendFailed`` at once. With
+        By default every later ``send`` raises ``SendError`` at once. With
         ``later=True`` the next ``send`` returns normally but its frame is lost;
-        the client's next ``recv`` raises ``SendFailed``, and the connection is
+        the client's next ``recv`` raises ``SendError``, and the connection is
         over (1006).
         """
         self._fail_sends = "later" if later else "now"
@@ -295,12 +285,12 @@ class FakeServerConnection:
     async def receive(self) -> str:
         """The client's next frame not yet returned by ``receive``.
 
-        Raises ``ConnectionClosed`` once the connection ended and every frame was read.
+        Raises ``ConnectionClosedError`` once the connection ended and every frame was read.
         """
         while self._read >= len(self._sent):
             if self.is_closed:
                 frame = self.close_frame or CloseFrame(CLOSE_ABNORMAL)
-                raise ConnectionClosed(frame.code, frame.reason)
+                raise ConnectionClosedError(frame.code, frame.reason)
             self._arrived.clear()
             await self._arrived.wait()
         self._read += 1
@@ -337,7 +327,7 @@ class FakeServerConnection:
         if by_client:
             self.closed_by_client = frame
         if self._client is not None:
-            ended = partial(ConnectionClosed, frame.code, frame.reason)
+            ended = partial(ConnectionClosedError, frame.code, frame.reason)
             self._client._deliver(_Raise(ended, sticky=True))
         self._arrived.set()
         self._closed.set()

@@ -2,37 +2,12 @@
 
 ``WebSocketsTransport`` (on the ``websockets`` library) is the default; anything
 that implements ``Transport`` can replace it, such as ``syncwire.testing.FakeTransport``.
+The errors a transport raises are in ``syncwire.errors`` (``TransportError`` and below).
 """
 
-from syncwire.transport.base import (
-    CLOSE_ABNORMAL,
-    CLOSE_NO_STATUS,
-    ConnectFailed,
-    ConnectionClosed,
-    InvalidFrame,
-    MessageTooLarge,
-    SendFailed,
-    Transport,
-    TransportConnection,
-    TransportError,
-    UnexpectedBinaryFrame,
-    redact_url,
-)
-from syncwire.transport.websockets import WebSocketsConnection, WebSocketsTransport
+from syncwire.transport.base import Transport
+from syncwire.transport.base import TransportConnection
+from syncwire.transport.websockets import WebSocketsConnection
+from syncwire.transport.websockets import WebSocketsTransport
 
-__all__ = [
-    "CLOSE_ABNORMAL",
-    "CLOSE_NO_STATUS",
-    "ConnectFailed",
-    "ConnectionClosed",
-    "InvalidFrame",
-    "MessageTooLarge",
-    "SendFailed",
-    "Transport",
-    "TransportConnection",
-    "TransportError",
-    "UnexpectedBinaryFrame",
-    "WebSocketsConnection",
-    "WebSocketsTransport",
-    "redact_url",
-]
+__all__ = ["Transport", "TransportConnection", "WebSocketsConnection", "WebSocketsTransport"]

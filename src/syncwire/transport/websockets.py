@@ -12,7 +12,7 @@ What this module adds on top of ``websockets``, and why:
   ``ClientConnection.send``). Like ``WebSocket.bufferedAmount`` in a browser, the
   buffer is unbounded: a peer that stops reading is the manager's inactivity timer's
   business.
-- **Browser-like close codes.** ``ConnectionClosed.code`` is the code of the close
+- **Browser-like close codes.** ``ConnectionClosedError.code`` is the code of the close
   frame received, else of the one sent (1009 for an oversized message, 1002 for a
   protocol error), else 1006; an empty close frame reads as 1005.
 - **No policy.** No keepalive pings from the client (the manager watches inactivity
@@ -29,8 +29,8 @@ What this module adds on top of ``websockets``, and why:
 
 A write that the kernel rejects after it was buffered is reported by asyncio as a
 lost connection, exactly like a reset read; ``recv`` then raises
-``ConnectionClosed(1006)``, as a browser's ``onclose`` would. A write that fails
-during ``send`` itself raises ``SendFailed`` there.
+``ConnectionClosedError(1006)``, as a browser's ``onclose`` would. A write that fails
+during ``send`` itself raises ``SendError`` there.
 """
 
 from __future__ import annotations
@@ -44,59 +44,58 @@ import platform
 import socket
 import ssl as ssl_module
 import urllib.parse
-from collections.abc import Mapping, MutableMapping
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Any
+from typing import Final
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as websockets_connect
 from websockets.asyncio.server import broadcast
-from websockets.exceptions import (
-    ConcurrencyError,
-    InvalidHandshake,
-    InvalidHeader,
-    InvalidMessage,
-    InvalidProxyStatus,
-    InvalidStatus,
-    InvalidURI,
-    PayloadTooBig,
-    TooManyFragments,
-    WebSocketException,
-)
+from websockets.exceptions import ConcurrencyError
 from websockets.exceptions import ConnectionClosed as WebSocketsConnectionClosed
-from websockets.frames import Close, Frame, Opcode
+from websockets.exceptions import InvalidHandshake
+from websockets.exceptions import InvalidHeader
+from websockets.exceptions import InvalidMessage
+from websockets.exceptions import InvalidProxyStatus
+from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidURI
+from websockets.exceptions import PayloadTooBig
+from websockets.exceptions import TooManyFragments
+from websockets.exceptions import WebSocketException
+from websockets.frames import Frame
+from websockets.frames import Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 from websockets.version import version as websockets_version
 
 from syncwire._version import __version__
-from syncwire.transport.base import (
-    CLOSE_ABNORMAL,
-    ConnectFailed,
-    ConnectionClosed,
-    InvalidFrame,
-    MessageTooLarge,
-    SendFailed,
-    TransportError,
-    UnexpectedBinaryFrame,
-    redact_url,
-)
+from syncwire.errors import ConnectError
+from syncwire.errors import ConnectionClosedError
+from syncwire.errors import InvalidFrameError
+from syncwire.errors import MessageTooLargeError
+from syncwire.errors import SendError
+from syncwire.errors import TransportError
+from syncwire.errors import UnexpectedBinaryFrameError
+from syncwire.redaction import redact_url
+from syncwire.redaction import redacting_logger
+from syncwire.urls import host_port
+from syncwire.websocket_rules import CLOSE_ABNORMAL
+from syncwire.websocket_rules import CLOSE_MESSAGE_TOO_BIG
+from syncwire.websocket_rules import DEFAULT_MAX_MESSAGE_SIZE
+from syncwire.websocket_rules import check_close
 
-CLOSE_MESSAGE_TOO_BIG: Final = 1009
 # Codes websockets closes with when the peer's input is bad: protocol error,
 # invalid data (not UTF-8), message too big.
 _CLOSES_FOR_BAD_INPUT: Final = frozenset({1002, 1007, CLOSE_MESSAGE_TOO_BIG})
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
-    "DEFAULT_MAX_MESSAGE_SIZE",
     "LOGGER_NAME",
     "WebSocketsConnection",
     "WebSocketsTransport",
-    "redacting_logger",
+    "connect_cause",
 ]
 
-DEFAULT_MAX_MESSAGE_SIZE: Final = 64 * 2**20
-"""Largest incoming message, after decompression: Convex transitions can exceed 20 MB."""
 MAX_WRITE_BUFFER: Final = 16 * 2**20
 """Bytes waiting to be written above which reading stops (see ``_ClientConnection``)."""
 try:
@@ -113,103 +112,11 @@ LOGGER_NAME: Final = "syncwire.transport.websockets"
 """The logger ``websockets`` writes to (through the redacting adapter)."""
 
 _PROXY_SCHEMES: Final = frozenset({"http", "https", "socks4", "socks4a", "socks5", "socks5h"})
-# Handshake headers whose values are protocol plumbing, never credentials.
-_PLAIN_HEADERS: Final = frozenset(
-    {
-        "connection",
-        "content-length",
-        "content-type",
-        "date",
-        "host",
-        "sec-websocket-extensions",
-        "sec-websocket-protocol",
-        "sec-websocket-version",
-        "server",
-        "upgrade",
-        "user-agent",
-    }
-)
-_HEADER_LINE_FORMATS: Final = frozenset({"> %s: %s", "< %s: %s"})
-_REQUEST_LINE_FORMAT: Final = "> GET %s HTTP/1.1"
-_REDACTED: Final = "[redacted]"
-# Frame kinds by their RFC 6455 opcode, named here rather than by websockets' enum.
-_OPCODE_NAMES: Final[Mapping[int, str]] = {
-    0x0: "CONT",
-    0x1: "TEXT",
-    0x2: "BINARY",
-    0x8: "CLOSE",
-    0x9: "PING",
-    0xA: "PONG",
-}
 # Why OpenSSL refused a certificate, by its X509_V_ERR_* code (numbers fixed in its
 # public header), in syncwire's words: the message does not depend on OpenSSL's text.
 _UNTRUSTED_ISSUER: Final = frozenset({2, 18, 19, 20, 21})
 _OTHER_HOST: Final = frozenset({62, 63, 64})
 _EXPIRED: Final = 10
-
-
-# --------------------------------------------------------------------------- logging
-
-
-def _describe_frame(frame: Frame) -> str:
-    """``TEXT [123 bytes]``: what ``websockets`` shows for a frame, minus the payload."""
-    size = len(frame.data)
-    details = [f"{size} byte{'' if size == 1 else 's'}"]
-    if not frame.fin:
-        details.append("continued")
-    opcode = int(frame.opcode)
-    head = _OPCODE_NAMES.get(opcode, f"opcode {opcode:#x}")
-    if frame.opcode is Opcode.CLOSE and size >= 2:
-        head += f" {int.from_bytes(frame.data[:2], 'big')}"  # the code; never the reason
-    return f"{head} [{', '.join(details)}]"
-
-
-def _redact_arg(arg: object) -> object:
-    if isinstance(arg, Frame):
-        return _describe_frame(arg)
-    if isinstance(arg, bytes | bytearray | memoryview):
-        return f"[{len(arg)} bytes]"
-    return arg
-
-
-def _redact_args(msg: object, args: tuple[object, ...]) -> tuple[object, ...]:
-    """The arguments of one ``websockets`` log call, with payloads and secrets removed."""
-    if not isinstance(msg, str):
-        return tuple(_redact_arg(arg) for arg in args)
-    if msg in _HEADER_LINE_FORMATS and len(args) == 2:
-        name, value = args
-        if str(name).lower() not in _PLAIN_HEADERS:
-            value = _REDACTED
-        return (name, value)
-    if msg == _REQUEST_LINE_FORMAT and len(args) == 1:
-        path = str(args[0])
-        return (path.partition("?")[0] + ("?" + _REDACTED if "?" in path else ""),)
-    return tuple(_redact_arg(arg) for arg in args)
-
-
-def redacting_logger(logger: logging.Logger) -> logging.LoggerAdapter[logging.Logger]:
-    """A logger to give ``websockets`` (client or server): payloads and secrets removed."""
-    return _RedactingAdapter(logger)
-
-
-class _RedactingAdapter(logging.LoggerAdapter[logging.Logger]):
-    """Rewrites ``websockets``' log calls before a record exists, so no handler,
-    filter or formatter anywhere can see a frame payload or a header value."""
-
-    def __init__(self, logger: logging.Logger) -> None:
-        super().__init__(logger, None)
-
-    def process(
-        self, msg: Any, kwargs: MutableMapping[str, Any]
-    ) -> tuple[Any, MutableMapping[str, Any]]:
-        # Keep the caller's ``extra`` (websockets adds the connection) instead of ours.
-        return msg, kwargs
-
-    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
-        if self.logger.isEnabledFor(level):
-            # One more frame to skip, so records point at websockets' code, not here.
-            kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1
-            self.logger.log(level, msg, *_redact_args(msg, args), **kwargs)
 
 
 # --------------------------------------------------------------------------- errors
@@ -270,13 +177,13 @@ _UNREACHABLE: Final = {
 }
 
 
-def _connect_cause(exc: BaseException, url: str) -> str:
-    """Why ``connect`` failed, in words for users (``ConnectFailed.cause``).
+def connect_cause(exc: BaseException, url: str) -> str:
+    """Why ``connect`` failed, in words for users (``ConnectError.cause``).
 
     Told from exception types, errno values and status codes only: a
     library's or the OS's message text never decides, and never appears.
     """
-    where = _host_port(url)
+    where = host_port(url)
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
         if status >= 500:
@@ -318,44 +225,20 @@ def _connect_cause(exc: BaseException, url: str) -> str:
     return f"cannot open a WebSocket to {where} ({type(exc).__name__})"
 
 
-def _host_port(url: str) -> str:
-    """``host:port`` of a WebSocket URL, the port filled in from the scheme."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        host, port = parts.hostname or "", parts.port
-    except ValueError:
-        return "the server"
-    if port is None:
-        port = 443 if parts.scheme.lower() == "wss" else 80
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _closed_error(exc: WebSocketsConnectionClosed) -> ConnectionClosed:
+def _closed_error(exc: WebSocketsConnectionClosed) -> ConnectionClosedError:
     """Browser semantics: the close frame received, else the one we sent, else 1006."""
     if exc.rcvd is None and exc.sent is not None and exc.sent.code in _CLOSES_FOR_BAD_INPUT:
         # websockets closed the connection itself because of what the peer sent.
         if exc.sent.code == CLOSE_MESSAGE_TOO_BIG:
             too_big = exc.__cause__
             if isinstance(too_big, PayloadTooBig):
-                return MessageTooLarge(too_big.size, too_big.max_size)
-            return MessageTooLarge()
-        return InvalidFrame(int(exc.sent.code), exc.sent.reason)
+                return MessageTooLargeError(too_big.size, too_big.max_size)
+            return MessageTooLargeError()
+        return InvalidFrameError(int(exc.sent.code), exc.sent.reason)
     close = exc.rcvd if exc.rcvd is not None else exc.sent
     if close is None:
-        return ConnectionClosed(CLOSE_ABNORMAL)
-    return ConnectionClosed(int(close.code), close.reason)
-
-
-def _check_close_args(code: int, reason: str) -> None:
-    try:
-        Close(code, reason).serialize()  # validates the code
-        if len(reason.encode()) > 123:  # a control frame carries at most 125 bytes
-            raise ValueError
-    except (WebSocketException, UnicodeError, ValueError):
-        raise ValueError(
-            f"cannot close with code {code} and a {len(reason)}-character reason: "
-            "codes are 1000-1003, 1007-1014 or 3000-4999; reasons at most 123 UTF-8 bytes"
-        ) from None
+        return ConnectionClosedError(CLOSE_ABNORMAL)
+    return ConnectionClosedError(int(close.code), close.reason)
 
 
 # --------------------------------------------------------------------------- connection
@@ -455,7 +338,7 @@ class WebSocketsConnection:
     def send(self, text: str) -> None:
         """Frame ``text`` and hand it to the socket now; never blocks, keeps order.
 
-        Raises ``SendFailed`` after our ``close()``, or if the socket fails while
+        Raises ``SendError`` after our ``close()``, or if the socket fails while
         the frame is written (a frame sent after the peer closed is dropped);
         ``ValueError`` if ``text`` cannot be encoded as UTF-8 (a lone
         surrogate), without sending anything.
@@ -464,7 +347,7 @@ class WebSocketsConnection:
             raise TypeError(f"send() takes str, not {type(text).__name__}")
         transport = self._ws.transport
         if self._close_task is not None:
-            raise SendFailed("cannot send: the connection is closing or closed")
+            raise SendError("cannot send: the connection is closing or closed")
         if self._ws.state is not State.OPEN or transport.is_closing():
             # The peer closed, or the connection is lost: drop the frame as a
             # browser does, so that recv reports the close with its real reason.
@@ -477,16 +360,16 @@ class WebSocketsConnection:
         except ExceptionGroup as group:
             transport.abort()
             cause = group.exceptions[0].__cause__ or group.exceptions[0]
-            raise SendFailed(f"write failed: {_describe_error(cause)}") from None
+            raise SendError(f"write failed: {_describe_error(cause)}") from None
         if transport.is_closing():
             # asyncio reports a socket error during write() by closing the transport.
-            raise SendFailed("write failed: the connection was lost")
+            raise SendError("write failed: the connection was lost")
 
     async def recv(self) -> str:
         """The next text frame.
 
-        Raises ``ConnectionClosed`` once the connection has ended (frames received
-        before the close are returned first) and ``UnexpectedBinaryFrame`` for a
+        Raises ``ConnectionClosedError`` once the connection has ended (frames received
+        before the close are returned first) and ``UnexpectedBinaryFrameError`` for a
         binary frame, after which the connection is still usable.
         """
         try:
@@ -499,7 +382,7 @@ class WebSocketsConnection:
             raise TransportError(f"receive failed ({type(exc).__name__})") from None
         if isinstance(message, str):
             return message
-        raise UnexpectedBinaryFrame(len(message))
+        raise UnexpectedBinaryFrameError(len(message))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake in the background; never blocks, idempotent.
@@ -508,7 +391,7 @@ class WebSocketsConnection:
         """
         if self._close_task is not None:
             return
-        _check_close_args(code, reason)
+        check_close(code, reason)
         self._close_task = self._loop.create_task(
             self._close(code, reason), name=f"syncwire close {self._url}"
         )
@@ -564,7 +447,7 @@ class WebSocketsTransport:
       logged as a warning. Passing one and connecting to a ``ws://`` URL is a
       ``ValueError``.
     - ``max_message_size``: largest incoming message in bytes, after
-      decompression; a larger one ends the connection with ``ConnectionClosed(1009)``.
+      decompression; a larger one ends the connection with ``ConnectionClosedError(1009)``.
     - ``proxy``: ``http://``, ``https://`` or ``socks5h://`` (etc.) proxy URL.
       ``None`` connects directly: environment variables are never consulted.
     - ``headers``: extra handshake headers, e.g. ``{"Convex-Client": "syncwire-0.1.0"}``.
@@ -630,7 +513,7 @@ class WebSocketsTransport:
         self._user_agent = user_agent if user_agent is not None else _default_user_agent()
         self._close_timeout = float(close_timeout)
         self._compression = compression
-        self._logger = _RedactingAdapter(logging.getLogger(LOGGER_NAME))
+        self._logger = redacting_logger(logging.getLogger(LOGGER_NAME))
 
     def __repr__(self) -> str:
         names = [name for name, _ in self._headers]
@@ -646,7 +529,7 @@ class WebSocketsTransport:
         """Open one WebSocket to ``url`` (``ws://`` or ``wss://``).
 
         Raises ``ValueError`` for another scheme, a malformed URL or an ``ssl``
-        context with ``ws://``; ``ConnectFailed`` (a ``TransportError``, whose
+        context with ``ws://``; ``ConnectError`` (a ``TransportError``, whose
         ``cause`` says why in words) when the socket or the handshake fails.
         Cancelling abandons the attempt and closes the socket.
         """
@@ -680,13 +563,10 @@ class WebSocketsTransport:
         try:
             ws = await connector
         except (OSError, TimeoutError) as exc:
-            raise ConnectFailed(_describe_error(exc), cause=_connect_cause(exc, url)) from exc
+            raise ConnectError(_describe_error(exc), cause=connect_cause(exc, url)) from exc
         except Exception as exc:
             # Not chained: websockets' texts may quote response headers.
-            status = exc.response.status_code if isinstance(exc, InvalidStatus) else None
-            raise ConnectFailed(
-                _describe_error(exc), cause=_connect_cause(exc, url), status_code=status
-            ) from None
+            raise ConnectError(_describe_error(exc), cause=connect_cause(exc, url)) from None
         return WebSocketsConnection(ws, url, self._close_timeout)
 
     def _default_context(self) -> ssl_module.SSLContext:

@@ -3,57 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 
 import pytest
 
 from syncwire.client.auth import MAX_TOKEN_CONFIRMATION_ATTEMPTS
 from syncwire.errors import AuthenticationError
-from syncwire.protocol import Authenticate, AuthError, Connect, ModifyQuerySet, QueryAdd
-from tests.client.virtual.peer import TIMEOUT, Harness, Peer, client_on_fake, updated
+from syncwire.protocol import Authenticate
+from syncwire.protocol import AuthError
+from syncwire.protocol import ModifyQuerySet
+from syncwire.protocol import QueryAdd
+from tests.client.virtual.peer import TIMEOUT
+from tests.client.virtual.peer import Fetcher
+from tests.client.virtual.peer import client_on_fake
+from tests.client.virtual.peer import jwt
+from tests.client.virtual.peer import rejected
+from tests.client.virtual.peer import reopen_with_auth
+from tests.client.virtual.peer import reopen_with_fetcher
+from tests.client.virtual.peer import updated
+from tests.helpers import now
 
 pytestmark = pytest.mark.asyncio
-
-
-def jwt(name: str, *, iat: int = 1_000, exp: int = 1_060) -> str:
-    """An unsigned JWT the client can read ``iat``/``exp`` from (it never verifies)."""
-
-    def part(data: dict[str, object]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-    return f"{part({'alg': 'HS256'})}.{part({'sub': name, 'iat': iat, 'exp': exp})}.sig"
-
-
-class Fetcher:
-    """A token fetcher that records its calls and answers from a script."""
-
-    def __init__(self, cached: str | None, *fresh: str | None) -> None:
-        self.cached = cached
-        self.fresh = list(fresh)
-        self.calls: list[tuple[float, bool]] = []
-        self.gate: asyncio.Event | None = None
-
-    async def __call__(self, force_refresh: bool) -> str | None:
-        self.calls.append((asyncio.get_running_loop().time(), force_refresh))
-        if self.gate is not None:
-            await self.gate.wait()
-        if not force_refresh:
-            return self.cached
-        return self.fresh.pop(0) if self.fresh else None
-
-
-def rejected(base_version: int, error: str = "Token expired") -> AuthError:
-    return AuthError(error=error, base_version=base_version, auth_update_attempted=True)
-
-
-async def reopen_with_auth(h: Harness) -> tuple[Peer, Authenticate]:
-    peer = await h.accept()
-    await peer.expect(Connect)
-    auth = await peer.expect(Authenticate)
-    await peer.expect(ModifyQuerySet)
-    return peer, auth
 
 
 async def test_queries_made_while_the_token_is_fetched_go_after_authenticate() -> None:
@@ -156,8 +126,7 @@ async def test_a_rejected_static_token_gives_up_at_once(caplog: pytest.LogCaptur
 async def test_stale_auth_errors_are_ignored() -> None:
     async with client_on_fake() as h:
         fetcher = Fetcher(jwt("one"), jwt("two"))
-        h.client.set_auth(fetcher)
-        peer, _ = await reopen_with_auth(h)
+        peer, _ = await reopen_with_fetcher(h, fetcher)
         # Not about our update: the server had not tried it yet.
         peer.send(AuthError(error="expired", base_version=0, auth_update_attempted=False))
         h.client._state.set_auth(jwt("later"))  # identity version 2 now
@@ -171,12 +140,11 @@ async def test_stale_auth_errors_are_ignored() -> None:
 async def test_a_token_is_refreshed_before_it_expires() -> None:
     async with client_on_fake() as h:
         fetcher = Fetcher(jwt("cached"), jwt("fresh-1"), jwt("fresh-2"))
-        h.client.set_auth(fetcher)
-        peer, _ = await reopen_with_auth(h)
+        peer, _ = await reopen_with_fetcher(h, fetcher)
         peer.transition(identity=1, query_set=1)  # the cached token confirmed
         fresh = await peer.expect(Authenticate)  # a cached token may be old: replaced at once
         assert (fresh.base_version, fresh.value) == (1, jwt("fresh-1"))
-        confirmed_at = asyncio.get_running_loop().time()
+        confirmed_at = now()
         peer.transition(identity=2)
         refresh = await peer.expect(Authenticate)
         assert (refresh.base_version, refresh.value) == (2, jwt("fresh-2"))
@@ -202,8 +170,7 @@ async def test_a_fetcher_without_a_token_signs_out() -> None:
 async def test_clear_auth_sends_a_none_identity_and_stops_refreshing() -> None:
     async with client_on_fake() as h:
         fetcher = Fetcher(jwt("cached"), jwt("fresh"))
-        h.client.set_auth(fetcher)
-        peer, _ = await reopen_with_auth(h)
+        peer, _ = await reopen_with_fetcher(h, fetcher)
         h.client.clear_auth()
         cleared = await peer.expect(Authenticate)
         assert (cleared.base_version, cleared.token_type) == (1, "None")

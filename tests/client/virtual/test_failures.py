@@ -14,17 +14,20 @@ import logging
 
 import pytest
 
-from syncwire.protocol import (
-    Authenticate,
-    Connect,
-    ModifyQuerySet,
-    Mutation,
-    MutationResponse,
-    QueryRemove,
-)
+from syncwire.errors import ConnectError
+from syncwire.errors import TransportError
+from syncwire.protocol import Authenticate
+from syncwire.protocol import Connect
+from syncwire.protocol import ModifyQuerySet
+from syncwire.protocol import Mutation
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import QueryRemove
 from syncwire.testing import FakeTransport
-from syncwire.transport import ConnectFailed, TransportError
-from tests.client.virtual.peer import TIMEOUT, URL, Peer, client_on_fake
+from tests.client.virtual.peer import TIMEOUT
+from tests.client.virtual.peer import Peer
+from tests.client.virtual.peer import client_on_fake
+from tests.helpers import URL
+from tests.helpers import now
 
 pytestmark = pytest.mark.asyncio
 
@@ -50,7 +53,7 @@ async def test_connect_failures_are_logged_once_per_cause_and_named_in_the_state
             assert h.client.connection_state().last_error is None
             for cause in causes:
                 server = await h.fake.next_connection()
-                server.refuse(ConnectFailed("the transport's own text", cause=cause))
+                server.refuse(ConnectError("the transport's own text", cause=cause))
                 await h.settle()
                 assert h.client.connection_state().last_error == cause
             await h.open()
@@ -82,7 +85,7 @@ async def test_the_url_s_query_string_is_never_logged(caplog: pytest.LogCaptureF
         client = Client(SECRET_URL, transport=fake)
         try:
             server = await fake.next_connection()
-            server.refuse(ConnectFailed("refused", cause="connection refused"))
+            server.refuse(ConnectError("refused", cause="connection refused"))
             for _ in range(10):
                 await asyncio.sleep(0)
             state = client.connection_state()
@@ -100,10 +103,10 @@ async def test_an_unanswered_handshake_is_a_timeout_after_the_inactivity_thresho
     with caplog.at_level(logging.WARNING, "syncwire"):
         async with client_on_fake(inactivity_threshold=60.0) as h:
             silent = await h.fake.next_connection()  # accepted by TCP, never answered
-            started = asyncio.get_running_loop().time()
+            started = now()
             async with asyncio.timeout(TIMEOUT):
                 await silent.wait_closed()
-            assert asyncio.get_running_loop().time() - started == 60.0
+            assert now() - started == 60.0
             await h.settle()
             timed_out = "timed out: no answer to the WebSocket handshake within 60 s"
             assert h.client.connection_state().last_error == timed_out

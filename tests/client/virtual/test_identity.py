@@ -12,37 +12,25 @@ closes), so a call sent before the rejection was known never ran either.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 
 import pytest
 
 from syncwire.errors import AuthenticationError
-from syncwire.protocol import (
-    Action,
-    Authenticate,
-    AuthError,
-    Connect,
-    ModifyQuerySet,
-    Mutation,
-    QueryAdd,
-)
-from tests.client.virtual.peer import TIMEOUT, Harness, Peer, client_on_fake, updated
+from syncwire.protocol import Action
+from syncwire.protocol import Authenticate
+from syncwire.protocol import Connect
+from syncwire.protocol import ModifyQuerySet
+from syncwire.protocol import Mutation
+from syncwire.protocol import QueryAdd
+from tests.client.virtual.peer import TIMEOUT
+from tests.client.virtual.peer import Harness
+from tests.client.virtual.peer import Peer
+from tests.client.virtual.peer import client_on_fake
+from tests.client.virtual.peer import jwt
+from tests.client.virtual.peer import rejected
+from tests.client.virtual.peer import updated
 
 pytestmark = pytest.mark.asyncio
-
-
-def jwt(name: str) -> str:
-    """An unsigned JWT valid for 60 s (the client reads ``iat``/``exp``, never verifies)."""
-
-    def part(data: dict[str, object]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-    return f"{part({'alg': 'HS256'})}.{part({'sub': name, 'iat': 1_000, 'exp': 1_060})}.sig"
-
-
-def rejected(base_version: int = 0, error: str = "Invalid signature") -> AuthError:
-    return AuthError(error=error, base_version=base_version, auth_update_attempted=True)
 
 
 async def reconnects(h: Harness) -> Peer:
@@ -129,7 +117,7 @@ async def test_clear_auth_after_a_rejection_runs_signed_out_on_purpose() -> None
         peer = await h.open()
         h.client.set_auth(jwt("mallory"))
         await peer.expect(Authenticate)
-        peer.send(rejected())
+        peer.send(rejected(error="Invalid signature"))
         await closed(peer)
         await fails_with_authentication_error(h)
         h.client.clear_auth()
@@ -165,7 +153,7 @@ async def test_a_fetcher_whose_fresh_tokens_are_rejected_ends_in_the_error() -> 
             await peer.expect(Authenticate)
             await peer.expect(ModifyQuerySet)
             assert isinstance(await peer.next(), Mutation)  # behind the token, every time
-            peer.send(rejected())
+            peer.send(rejected(error="Invalid signature"))
             if attempt < 3:
                 peer.server.close(1000)
         with pytest.raises(AuthenticationError):
@@ -199,7 +187,7 @@ async def test_a_fetcher_that_gives_back_the_rejected_token_ends_in_the_error() 
         h.client.set_auth(fetcher)
         peer = await reconnects(h)
         await peer.expect(Authenticate)
-        peer.send(rejected())
+        peer.send(rejected(error="Invalid signature"))
         peer.server.close(1000)
         with pytest.raises(AuthenticationError, match="the token the server had rejected"):
             await asyncio.wait_for(h.client.query("messages:list"), TIMEOUT)
@@ -217,7 +205,7 @@ async def test_on_change_may_set_a_new_token_at_once() -> None:
 
         h.client.set_auth(jwt("first"), on_change=on_change)
         await peer.expect(Authenticate)
-        peer.send(rejected())
+        peer.send(rejected(error="Invalid signature"))
         again = await reconnects(h)
         assert (await again.expect(Authenticate)).value == jwt("second")
         sub = h.client.subscribe("messages:list")  # no error: the failure ended

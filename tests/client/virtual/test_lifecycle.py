@@ -7,9 +7,15 @@ import logging
 
 import pytest
 
-from syncwire import Client, ClientClosedError, FatalServerError
-from syncwire.protocol import FatalError, ModifyQuerySet, Mutation, MutationResponse
-from tests.client.virtual.peer import TIMEOUT, client_on_fake, updated
+from syncwire import Client
+from syncwire import ClientClosedError
+from syncwire import FatalServerError
+from syncwire.protocol import FatalError
+from syncwire.protocol import Mutation
+from syncwire.protocol import MutationResponse
+from tests.client.virtual.peer import TIMEOUT
+from tests.client.virtual.peer import client_on_fake
+from tests.client.virtual.peer import updated
 
 pytestmark = pytest.mark.asyncio
 
@@ -44,9 +50,7 @@ async def test_a_fatal_error_fails_every_pending_call_and_ends_the_client(
 async def test_close_fails_pending_calls_ends_subscriptions_and_leaves_no_task() -> None:
     async with client_on_fake() as h:
         client = h.client
-        peer = await h.open()
-        sub = client.subscribe("messages:list")
-        await peer.expect(ModifyQuerySet)
+        peer, sub = await h.open_subscribed("messages:list")
         peer.transition(updated(0, []), query_set=1)
         values: list[object] = []
 

@@ -1,4 +1,4 @@
-"""The session rules of spec/client.md, frame by frame, on virtual time."""
+"""The session rules of docs/client.md#on-open, frame by frame, on virtual time."""
 
 from __future__ import annotations
 
@@ -9,33 +9,27 @@ from typing import TypeVar
 
 import pytest
 
-from syncwire import (
-    ConnectionLostError,
-    ConvexError,
-    FunctionError,
-)
-from syncwire.protocol import (
-    Action,
-    ActionResponse,
-    Authenticate,
-    Connect,
-    ConvexInt64,
-    JSONValue,
-    ModifyQuerySet,
-    Mutation,
-    MutationResponse,
-    QueryAdd,
-    QueryRemove,
-    QueryUpdated,
-    StateVersion,
-)
-from tests.client.virtual.peer import (
-    TIMEOUT,
-    client_on_fake,
-    failed,
-    removed,
-    updated,
-)
+from syncwire import ConnectionLostError
+from syncwire import ConvexError
+from syncwire import FunctionError
+from syncwire.protocol import Action
+from syncwire.protocol import ActionResponse
+from syncwire.protocol import Authenticate
+from syncwire.protocol import Connect
+from syncwire.protocol import ConvexInt64
+from syncwire.protocol import JSONValue
+from syncwire.protocol import ModifyQuerySet
+from syncwire.protocol import Mutation
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import QueryAdd
+from syncwire.protocol import QueryRemove
+from syncwire.protocol import QueryUpdated
+from syncwire.protocol import StateVersion
+from tests.client.virtual.peer import TIMEOUT
+from tests.client.virtual.peer import client_on_fake
+from tests.client.virtual.peer import failed
+from tests.client.virtual.peer import removed
+from tests.client.virtual.peer import updated
 
 pytestmark = pytest.mark.asyncio
 T = TypeVar("T")
@@ -123,9 +117,7 @@ async def test_reopen_rebuilds_the_session_in_spec_order() -> None:
 async def test_a_mutation_resolves_only_once_its_effects_are_visible() -> None:
     async with client_on_fake() as h:
         client = h.client
-        peer = await h.open()
-        sub = client.subscribe("messages:list")
-        await peer.expect(ModifyQuerySet)
+        peer, sub = await h.open_subscribed("messages:list")
         peer.transition(updated(0, []), query_set=1, ts=5)
         assert await sub.next() == []
         mutation = asyncio.ensure_future(client.mutation("messages:send", {"body": "x"}))
@@ -242,9 +234,7 @@ async def test_subscribers_share_one_query_and_the_last_one_removes_it() -> None
 
 async def test_a_failed_query_raises_and_the_subscription_goes_on() -> None:
     async with client_on_fake() as h:
-        peer = await h.open()
-        sub = h.client.subscribe("broken:query")
-        await peer.expect(ModifyQuerySet)
+        peer, sub = await h.open_subscribed("broken:query")
         peer.transition(failed(0, "Uncaught Error: boom"), query_set=1)
         with pytest.raises(FunctionError, match="boom"):
             await sub.next()
@@ -273,9 +263,7 @@ async def test_each_reader_of_a_failed_query_gets_its_own_exception() -> None:
 
 async def test_a_slow_reader_skips_to_the_newest_value() -> None:
     async with client_on_fake() as h:
-        peer = await h.open()
-        sub = h.client.subscribe("counter:get")
-        await peer.expect(ModifyQuerySet)
+        peer, sub = await h.open_subscribed("counter:get")
         peer.transition(updated(0, 1), query_set=1)
         for value in (2, 3, 4):
             peer.transition(updated(0, value))
@@ -288,9 +276,7 @@ async def test_an_out_of_step_transition_resyncs_on_a_new_socket(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with client_on_fake() as h:
-        peer = await h.open()
-        sub = h.client.subscribe("counter:get")
-        await peer.expect(ModifyQuerySet)
+        peer, sub = await h.open_subscribed("counter:get")
         peer.transition(updated(0, 1), query_set=1, ts=3)
         assert await sub.next() == 1
         with caplog.at_level(logging.ERROR, "syncwire.manager"):
@@ -306,9 +292,7 @@ async def test_an_out_of_step_transition_resyncs_on_a_new_socket(
 async def test_changes_while_paused_are_collapsed_and_sent_on_resume() -> None:
     async with client_on_fake() as h:
         client = h.client
-        peer = await h.open()
-        keep = client.subscribe("a:keep")
-        await peer.expect(ModifyQuerySet)
+        peer, keep = await h.open_subscribed("a:keep")
         h.client._state.pause()
         client._manager.pause()
         gone = client.subscribe("a:gone")
@@ -393,9 +377,7 @@ async def test_function_log_lines_are_logged_with_their_source(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with client_on_fake() as h:
-        peer = await h.open()
-        sub = h.client.subscribe("messages:list")
-        await peer.expect(ModifyQuerySet)
+        peer, sub = await h.open_subscribed("messages:list")
         with caplog.at_level(logging.DEBUG, "syncwire.function_logs"):
             peer.transition(
                 QueryUpdated(query_id=0, value=[], log_lines=("[LOG] 'listing'",), journal=None),

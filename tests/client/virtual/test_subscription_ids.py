@@ -13,7 +13,9 @@ import asyncio
 import pytest
 
 from syncwire.protocol import ModifyQuerySet
-from tests.client.virtual.peer import TIMEOUT, client_on_fake, updated
+from tests.client.virtual.peer import TIMEOUT
+from tests.client.virtual.peer import client_on_fake
+from tests.client.virtual.peer import updated
 
 pytestmark = pytest.mark.asyncio
 
@@ -34,9 +36,7 @@ async def test_each_subscriber_has_its_own_id() -> None:
 
 async def test_next_after_unsubscribe_raises_and_a_wait_in_progress_ends() -> None:
     async with client_on_fake() as h:
-        peer = await h.open()
-        sub = h.client.subscribe("messages:list")
-        await peer.expect(ModifyQuerySet)
+        peer, sub = await h.open_subscribed("messages:list")
         peer.transition(updated(0, ["a"]), query_set=1)
         assert await sub.next() == ["a"]
         waiting = asyncio.ensure_future(sub.next())

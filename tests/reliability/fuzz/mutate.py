@@ -19,9 +19,14 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Sequence
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any
+from typing import Final
+from typing import Protocol
+from typing import TypeVar
 
-from tests.reliability.fuzz.seeds import MAX_FRAMES, SEEDS, chunked
+from tests.helpers import chunked
+from tests.reliability.fuzz.seeds import MAX_FRAMES
+from tests.reliability.fuzz.seeds import SEEDS
 
 __all__ = ["Choices", "mutate_frame", "mutate_frames"]
 

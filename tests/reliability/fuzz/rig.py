@@ -35,42 +35,52 @@ import logging
 import signal
 import threading
 import traceback
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from collections.abc import Sequence
+from contextlib import contextmanager
+from contextlib import suppress
+from dataclasses import dataclass
+from dataclasses import field
 from types import FrameType
-from typing import Any, Final
+from typing import Any
+from typing import Final
 
 import async_solipsism
 
-from syncwire import BackoffPolicy, Client
-from syncwire._core.machine import CloseSocket, CoreConfig, ManagerCore
-from syncwire._core.states import Disconnected, Ready, Stopped
+from syncwire import BackoffPolicy
+from syncwire import Client
+from syncwire._core.machine import CloseSocket
+from syncwire._core.machine import CoreConfig
+from syncwire._core.machine import ManagerCore
+from syncwire._core.states import Disconnected
+from syncwire._core.states import Ready
+from syncwire._core.states import Stopped
 from syncwire.client.client import Subscription
-from syncwire.errors import FatalServerError, FunctionError, ProtocolError
-from syncwire.protocol import (
-    UNSET,
-    ActionResponse,
-    Connect,
-    ConvexInt64,
-    JSONValue,
-    ModifyQuerySet,
-    Mutation,
-    MutationResponse,
-    Ping,
-    QueryAdd,
-    QueryFailed,
-    QueryUpdated,
-    ServerMessage,
-    Transition,
-    TransitionChunk,
-    json_to_convex,
-    parse_client_message,
-    parse_server_message,
-    values,
-)
+from syncwire.errors import FatalServerError
+from syncwire.errors import FunctionError
+from syncwire.errors import ProtocolError
+from syncwire.protocol import UNSET
+from syncwire.protocol import ActionResponse
+from syncwire.protocol import Connect
+from syncwire.protocol import ConvexInt64
+from syncwire.protocol import JSONValue
+from syncwire.protocol import ModifyQuerySet
+from syncwire.protocol import Mutation
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import Ping
+from syncwire.protocol import QueryAdd
+from syncwire.protocol import QueryFailed
+from syncwire.protocol import QueryUpdated
+from syncwire.protocol import ServerMessage
+from syncwire.protocol import Transition
+from syncwire.protocol import TransitionChunk
+from syncwire.protocol import json_to_convex
+from syncwire.protocol import parse_client_message
+from syncwire.protocol import parse_server_message
+from syncwire.protocol import values
 from syncwire.protocol.chunks import TransitionChunkAssembler
-from syncwire.testing import FakeServerConnection, FakeTransport
+from syncwire.testing import FakeServerConnection
+from syncwire.testing import FakeTransport
 from tests.reliability.fuzz.seeds import split_frames
 
 __all__ = [
@@ -712,7 +722,7 @@ class ClientRig:
         surfaces here rather than in the manager's reader.
         """
         for subscription in subscriptions:
-            if subscription._latest is None:
+            if not subscription.has_unread:
                 continue
             tally.values += 1
             try:

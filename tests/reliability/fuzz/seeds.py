@@ -4,7 +4,7 @@ Mutating real messages reaches far deeper than random bytes do (the client
 only acts on frames that parse), so both fuzzers start here: the Hypothesis
 tier mutates these, and ``fuzz/corpus/`` holds the same frames as files
 (``python fuzz/fuzz_server_messages.py --write-corpus`` rewrites it). Every
-server message type is here, in the spec's golden form, with ids that mean
+server message type is here, in the golden tests' form, with ids that mean
 something to the client the rig sets up (``rig.QUERY_IDS``,
 ``rig.REQUEST_IDS``): chunked transitions, big integers, ``$integer`` /
 ``$bytes`` / ``$float`` values, nesting, log lines, and a few frames a real
@@ -16,30 +16,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from syncwire.protocol import (
-    ActionResponse,
-    AuthError,
-    FatalError,
-    JSONValue,
-    MutationResponse,
-    Ping,
-    QueryFailed,
-    QueryRemoved,
-    QueryUpdated,
-    ServerMessage,
-    StateModification,
-    StateVersion,
-    Transition,
-    TransitionChunk,
-    encode_server_message,
-)
+from syncwire.protocol import ActionResponse
+from syncwire.protocol import AuthError
+from syncwire.protocol import FatalError
+from syncwire.protocol import JSONValue
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import Ping
+from syncwire.protocol import QueryFailed
+from syncwire.protocol import QueryRemoved
+from syncwire.protocol import QueryUpdated
+from syncwire.protocol import ServerMessage
+from syncwire.protocol import StateModification
+from syncwire.protocol import StateVersion
+from syncwire.protocol import Transition
+from syncwire.protocol import encode_server_message
+from tests.helpers import chunked
 
 __all__ = [
     "FRAME_SEPARATOR",
     "MAX_FRAMES",
     "REGRESSIONS",
     "SEEDS",
-    "chunked",
     "corpus",
     "corpus_matches",
     "join_frames",
@@ -103,19 +100,6 @@ def _updated(
     return QueryUpdated(query_id=query_id, value=value, log_lines=logs, journal=journal)
 
 
-def chunked(text: str, parts: int, transition_id: str | None = None) -> list[str]:
-    """A Transition's text as the server chunks it: on character boundaries, in order."""
-    size = -(-len(text) // parts)
-    pieces = [text[i : i + size] for i in range(0, len(text), size)]
-    tid = str(len(text.encode())) if transition_id is None else transition_id
-    return [
-        encode_server_message(
-            TransitionChunk(chunk=piece, part_number=n, total_parts=len(pieces), transition_id=tid)
-        )
-        for n, piece in enumerate(pieces)
-    ]
-
-
 def _s(message: ServerMessage) -> str:
     return encode_server_message(message)
 
@@ -153,7 +137,7 @@ def _nested(depth: int) -> JSONValue:
 
 
 _GOLDEN_TRANSITION: Final = (
-    # The spec's golden Transition (tests/protocol/test_codec.py), verbatim.
+    # The golden Transition of tests/protocol/test_codec.py, verbatim.
     '{"type":"Transition","startVersion":{"querySet":0,"identity":0,"ts":"AAAAAAAAAAA="},'
     '"endVersion":{"querySet":1,"identity":0,"ts":"6AMAAAAAAAA="},"modifications":['
     '{"type":"QueryUpdated","queryId":0,"value":[{"body":"hi"}],"logLines":["[LOG] \'x\'"],'
@@ -172,7 +156,7 @@ _BIG_CHUNKED_TEXT: Final = _transition(
 )
 
 SEEDS: Final[dict[str, list[str]]] = {
-    # One of each message type, as the spec and the golden tests write them.
+    # One of each message type, as docs/protocol.md#server-messages and the golden tests write them.
     "ping": ['{"type":"Ping"}'],
     "ping-from-a-newer-server": ['{"type":"Ping","since":"v2"}'],
     "fatal-error": ['{"type":"FatalError","error":"BaseVersionMismatch"}'],
@@ -226,7 +210,7 @@ SEEDS: Final[dict[str, list[str]]] = {
         )
     ],
     "transition-u64-max": [_transition(end=_version(1, 1, 2**64 - 1))],
-    # The URL-safe base64 alphabet, which decoders accept too (spec §2).
+    # The URL-safe base64 alphabet, which decoders accept too (docs/protocol.md#u64).
     "transition-u64-url-safe": [
         _transition(end=_version(1, 1, 2**64 - 1)).replace("//////////8=", "__________8=")
     ],

@@ -20,8 +20,12 @@ def silence_stdout() -> None:
     os.close(devnull)
 
 
-def write_line(text: str, stream: str = "stdout") -> None:
-    """Print a line; once stdout's reader has gone, print nothing more there."""
+def write_line(text: str, stream: str = "stdout") -> bool:
+    """Print a line; once stdout's reader has gone, print nothing more there.
+
+    Returns ``False`` for the line that found stdout's reader gone (``| head``), so
+    that a command with nothing else to do can end there.
+    """
     out = sys.stdout if stream == "stdout" else sys.stderr
     try:
         out.write(text + "\n")
@@ -30,3 +34,5 @@ def write_line(text: str, stream: str = "stdout") -> None:
         if out is not sys.stdout:
             raise
         silence_stdout()
+        return False
+    return True

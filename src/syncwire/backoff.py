@@ -1,13 +1,16 @@
-"""Reason-aware exponential backoff with jitter (seed: ``nextBackoff``).
+"""Reason-aware exponential backoff with jitter: how long to wait before reconnecting.
 
 Policy is data: a table from the prefix of a server close reason to its
-initial delay, and one pure function of (reason class, retries, rand).
+initial delay, and one pure function of (reason class, retries, rand). The
+defaults are the seed's, the TypeScript manager syncwire mirrors (docs/manager.md#seed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
 from types import MappingProxyType
 from typing import Final
 
