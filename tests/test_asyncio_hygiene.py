@@ -15,6 +15,7 @@ error would reach this test's own ``no_asyncio_errors`` handler.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +95,12 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture
-def inner(pytester: pytest.Pytester) -> pytest.Pytester:
+def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """A pytest project with this project's conftest, config and the inner tests."""
+    # The conftest imports tests.helpers: the inner run finds this checkout's tests/.
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    )
     pytester.makeconftest((ROOT / "tests" / "conftest.py").read_text())
     pytester.makepyprojecttoml((ROOT / "pyproject.toml").read_text())
     pytester.makepyfile(test_inner=INNER_TESTS, outcome_recorder=RECORDER)
