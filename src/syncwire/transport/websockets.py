@@ -36,14 +36,8 @@ during ``send`` itself raises ``SendError`` there.
 from __future__ import annotations
 
 import asyncio
-import errno
-import importlib.util
 import logging
-import math
-import platform
-import socket
 import ssl as ssl_module
-import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 from typing import Final
@@ -68,7 +62,6 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 from websockets.version import version as websockets_version
 
-from syncwire._version import __version__
 from syncwire.errors import ConnectError
 from syncwire.errors import ConnectionClosedError
 from syncwire.errors import InvalidFrameError
@@ -78,6 +71,15 @@ from syncwire.errors import TransportError
 from syncwire.errors import UnexpectedBinaryFrameError
 from syncwire.redaction import redact_url
 from syncwire.redaction import redacting_logger
+from syncwire.transport.common import DEFAULT_CLOSE_TIMEOUT
+from syncwire.transport.common import check_header
+from syncwire.transport.common import check_options
+from syncwire.transport.common import check_proxy
+from syncwire.transport.common import default_user_agent
+from syncwire.transport.common import describe_os_error
+from syncwire.transport.common import header_items
+from syncwire.transport.common import os_connect_cause
+from syncwire.transport.common import warn_if_tls_weakened
 from syncwire.urls import host_port
 from syncwire.websocket_rules import CLOSE_ABNORMAL
 from syncwire.websocket_rules import CLOSE_MESSAGE_TOO_BIG
@@ -106,18 +108,8 @@ except ImportError:  # older websockets have no fragment limit
     _REFUSED_MESSAGE = (UnicodeDecodeError,)
 _MAX_CONTROL_FRAME: Final = 2 + 125 + 4  # header, largest payload, mask
 _DATA_OPCODES: Final = frozenset({Opcode.TEXT, Opcode.BINARY, Opcode.CONT})
-DEFAULT_CLOSE_TIMEOUT: Final = 5.0
-"""Seconds ``wait_closed`` waits for the closing handshake before aborting the socket."""
 LOGGER_NAME: Final = "syncwire.transport.websockets"
 """The logger ``websockets`` writes to (through the redacting adapter)."""
-
-_PROXY_SCHEMES: Final = frozenset({"http", "https", "socks4", "socks4a", "socks5", "socks5h"})
-# Why OpenSSL refused a certificate, by its X509_V_ERR_* code (numbers fixed in its
-# public header), in syncwire's words: the message does not depend on OpenSSL's text.
-_UNTRUSTED_ISSUER: Final = frozenset({2, 18, 19, 20, 21})
-_OTHER_HOST: Final = frozenset({62, 63, 64})
-_EXPIRED: Final = 10
-
 
 # --------------------------------------------------------------------------- errors
 
@@ -133,48 +125,7 @@ def _describe_error(exc: BaseException) -> str:
     if isinstance(exc, WebSocketException):
         # Other texts may quote what the server sent (a redirect's Location, ...).
         return f"WebSocket handshake failed ({type(exc).__name__})"
-    if isinstance(exc, ssl_module.SSLCertVerificationError):
-        return _describe_verification_failure(exc)
-    if isinstance(exc, OSError | TimeoutError):
-        # OS and TLS error texts hold errno, addresses and verification results only.
-        detail = str(exc)
-        return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-    return f"could not open the WebSocket ({type(exc).__name__})"
-
-
-def _describe_verification_failure(exc: ssl_module.SSLCertVerificationError) -> str:
-    """``TLS certificate verification failed: <why>``, the why told from OpenSSL's code."""
-    detail = getattr(exc, "verify_message", None)
-    return f"TLS certificate verification failed: {_why_unverified(exc)}" + (
-        f" ({detail})" if detail else ""
-    )
-
-
-def _why_unverified(exc: ssl_module.SSLCertVerificationError) -> str:
-    code = getattr(exc, "verify_code", None)
-    if code in _UNTRUSTED_ISSUER:
-        why = "the server's certificate is not signed by a trusted CA"
-    elif code in _OTHER_HOST:
-        why = "the server's certificate is for another host"
-    elif code == _EXPIRED:
-        why = "the server's certificate has expired"
-    elif code is not None:
-        why = f"OpenSSL verify code {code}"
-    else:
-        why = "the server's certificate was refused"
-    return why
-
-
-_NAME_NOT_FOUND: Final = frozenset(
-    code
-    for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None))
-    if code is not None
-)
-_UNREACHABLE: Final = {
-    errno.ENETUNREACH: "the network is unreachable",
-    errno.EHOSTUNREACH: "the host is unreachable",
-    errno.EADDRNOTAVAIL: "the address is not available",
-}
+    return describe_os_error(exc) or f"could not open the WebSocket ({type(exc).__name__})"
 
 
 def connect_cause(exc: BaseException, url: str) -> str:
@@ -199,29 +150,9 @@ def connect_cause(exc: BaseException, url: str) -> str:
         return (
             f"{where} did not answer with a WebSocket handshake: is this a Convex deployment URL?"
         )
-    if isinstance(exc, ssl_module.SSLCertVerificationError):
-        return f"TLS failure: the certificate was refused: {_why_unverified(exc)}"
-    if isinstance(exc, ssl_module.SSLError):
-        reason = getattr(exc, "reason", None)
-        return "TLS failure: the TLS handshake failed" + (
-            f" ({reason})" if isinstance(reason, str) and reason.isidentifier() else ""
-        )
-    if isinstance(exc, socket.gaierror):
-        host = where.rpartition(":")[0]
-        if exc.errno in _NAME_NOT_FOUND:
-            return f"DNS failure: the name {host} was not found"
-        return f"DNS failure: could not look up {host}"
-    if isinstance(exc, TimeoutError):
-        return f"timed out connecting to {where}"
-    if isinstance(exc, ConnectionRefusedError):
-        return f"connection refused by {where}: is the server running?"
-    if isinstance(exc, ConnectionError):  # reset, aborted, broken pipe
-        return f"the connection to {where} was lost during the handshake"
-    if isinstance(exc, OSError):
-        if exc.errno in _UNREACHABLE:
-            return f"cannot reach {where}: {_UNREACHABLE[exc.errno]}"
-        name = errno.errorcode.get(exc.errno) if isinstance(exc.errno, int) else None
-        return f"cannot connect to {where}" + (f" ({name})" if name else "")
+    cause = os_connect_cause(exc, where)
+    if cause is not None:
+        return cause
     return f"cannot open a WebSocket to {where} ({type(exc).__name__})"
 
 
@@ -431,11 +362,6 @@ class WebSocketsConnection:
 # --------------------------------------------------------------------------- transport
 
 
-def _default_user_agent() -> str:
-    python = platform.python_version()
-    return f"syncwire/{__version__} Python/{python} websockets/{websockets_version}"
-
-
 class WebSocketsTransport:
     """Opens WebSockets with the ``websockets`` library: the default transport.
 
@@ -480,37 +406,23 @@ class WebSocketsTransport:
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         compression: bool = True,
     ) -> None:
-        if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
-            raise TypeError("ssl must be an ssl.SSLContext or None")
-        if ssl is not None and (
-            ssl.verify_mode != ssl_module.CERT_REQUIRED or not ssl.check_hostname
-        ):
-            # Allowed (a test against a self-signed server), but never silently.
-            logging.getLogger(LOGGER_NAME).warning(
-                "TLS verification is weakened by the ssl context given: %s",
-                "certificates are not verified"
-                if ssl.verify_mode != ssl_module.CERT_REQUIRED
-                else "host names are not checked",
-            )
-        if isinstance(max_message_size, bool) or not isinstance(max_message_size, int):
-            raise TypeError("max_message_size must be an int")
-        if max_message_size < 1:
-            raise ValueError("max_message_size must be positive")
-        if not (close_timeout > 0 and math.isfinite(close_timeout)):
-            raise ValueError("close_timeout must be a positive number of seconds")
+        check_options(ssl, max_message_size, close_timeout)
+        warn_if_tls_weakened(ssl, LOGGER_NAME)
         if proxy is not None:
-            _check_proxy(proxy)
-        header_items = tuple((headers or {}).items())
-        for name, value in header_items:
-            _check_header(name, value)
+            check_proxy(proxy)
         if user_agent is not None:
-            _check_header("User-Agent", user_agent)
+            check_header("User-Agent", user_agent)
+        header_pairs = header_items(headers)
         self._ssl = ssl
         self._default_ssl: ssl_module.SSLContext | None = None
         self._max_message_size = max_message_size
         self._proxy = proxy
-        self._headers = header_items
-        self._user_agent = user_agent if user_agent is not None else _default_user_agent()
+        self._headers = header_pairs
+        self._user_agent = (
+            user_agent
+            if user_agent is not None
+            else default_user_agent("websockets", websockets_version)
+        )
         self._close_timeout = float(close_timeout)
         self._compression = compression
         self._logger = redacting_logger(logging.getLogger(LOGGER_NAME))
@@ -574,19 +486,3 @@ class WebSocketsTransport:
         if self._default_ssl is None:
             self._default_ssl = ssl_module.create_default_context()
         return self._default_ssl
-
-
-def _check_proxy(proxy: str) -> None:
-    scheme = urllib.parse.urlsplit(proxy).scheme.lower()
-    if scheme not in _PROXY_SCHEMES:
-        raise ValueError(f"unsupported proxy scheme {scheme!r}: use http, https or socks5h")
-    if scheme.startswith("socks") and importlib.util.find_spec("python_socks") is None:
-        raise ValueError("a SOCKS proxy needs the python-socks package")
-
-
-def _check_header(name: str, value: str) -> None:
-    """Reject header injection (CR/LF) early; the value is not quoted in the error."""
-    if not isinstance(name, str) or not isinstance(value, str):
-        raise TypeError("header names and values must be str")
-    if not name or any(c in name for c in "\r\n:") or any(c in value for c in "\r\n"):
-        raise ValueError(f"invalid header {name!r}: names and values cannot hold CR or LF")

@@ -1,0 +1,177 @@
+"""What every transport shares, whatever WebSocket library it is built on.
+
+Option checks (so every transport refuses the same bad input with the same
+words), the default ``User-Agent``, and the words for a failed connection told
+from the operating system's and the TLS layer's exception *types and codes*:
+a library's or the OS's message text never decides, and never appears
+(it may quote a header, a URL or a payload).
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import logging
+import math
+import platform
+import socket
+import ssl as ssl_module
+import urllib.parse
+from collections.abc import Mapping
+from typing import Final
+
+from syncwire._version import __version__
+
+__all__ = [
+    "DEFAULT_CLOSE_TIMEOUT",
+    "check_header",
+    "check_options",
+    "check_proxy",
+    "default_user_agent",
+    "describe_os_error",
+    "header_items",
+    "os_connect_cause",
+    "warn_if_tls_weakened",
+]
+
+DEFAULT_CLOSE_TIMEOUT: Final = 5.0
+"""Seconds ``wait_closed`` waits for the closing handshake before aborting the socket."""
+
+_PROXY_SCHEMES: Final = frozenset({"http", "https", "socks4", "socks4a", "socks5", "socks5h"})
+# Why OpenSSL refused a certificate, by its X509_V_ERR_* code (numbers fixed in its
+# public header), in syncwire's words: the message does not depend on OpenSSL's text.
+_UNTRUSTED_ISSUER: Final = frozenset({2, 18, 19, 20, 21})
+_OTHER_HOST: Final = frozenset({62, 63, 64})
+_EXPIRED: Final = 10
+_NAME_NOT_FOUND: Final = frozenset(
+    code
+    for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None))
+    if code is not None
+)
+_UNREACHABLE: Final = {
+    errno.ENETUNREACH: "the network is unreachable",
+    errno.EHOSTUNREACH: "the host is unreachable",
+    errno.EADDRNOTAVAIL: "the address is not available",
+}
+
+
+# --------------------------------------------------------------------------- options
+
+
+def check_options(
+    ssl: ssl_module.SSLContext | None, max_message_size: int, close_timeout: float
+) -> None:
+    """Refuse what no transport can honour, before anything is opened."""
+    if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
+        raise TypeError("ssl must be an ssl.SSLContext or None")
+    if isinstance(max_message_size, bool) or not isinstance(max_message_size, int):
+        raise TypeError("max_message_size must be an int")
+    if max_message_size < 1:
+        raise ValueError("max_message_size must be positive")
+    if not (close_timeout > 0 and math.isfinite(close_timeout)):
+        raise ValueError("close_timeout must be a positive number of seconds")
+
+
+def warn_if_tls_weakened(ssl: ssl_module.SSLContext | None, logger_name: str) -> None:
+    """A context that skips checks is allowed (a self-signed test server), never silently."""
+    if ssl is None:
+        return
+    if ssl.verify_mode != ssl_module.CERT_REQUIRED or not ssl.check_hostname:
+        logging.getLogger(logger_name).warning(
+            "TLS verification is weakened by the ssl context given: %s",
+            "certificates are not verified"
+            if ssl.verify_mode != ssl_module.CERT_REQUIRED
+            else "host names are not checked",
+        )
+
+
+def check_proxy(proxy: str) -> None:
+    scheme = urllib.parse.urlsplit(proxy).scheme.lower()
+    if scheme not in _PROXY_SCHEMES:
+        raise ValueError(f"unsupported proxy scheme {scheme!r}: use http, https or socks5h")
+    if scheme.startswith("socks") and importlib.util.find_spec("python_socks") is None:
+        raise ValueError("a SOCKS proxy needs the python-socks package")
+
+
+def check_header(name: str, value: str) -> None:
+    """Reject header injection (CR/LF) early; the value is not quoted in the error."""
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise TypeError("header names and values must be str")
+    if not name or any(c in name for c in "\r\n:") or any(c in value for c in "\r\n"):
+        raise ValueError(f"invalid header {name!r}: names and values cannot hold CR or LF")
+
+
+def header_items(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """``headers`` as checked pairs, in the order given."""
+    items = tuple((headers or {}).items())
+    for name, value in items:
+        check_header(name, value)
+    return items
+
+
+def default_user_agent(library: str, version: str) -> str:
+    python = platform.python_version()
+    return f"syncwire/{__version__} Python/{python} {library}/{version}"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def describe_os_error(exc: BaseException) -> str | None:
+    """A message for an OS or TLS error, holding no payload; ``None`` for other errors."""
+    if isinstance(exc, ssl_module.SSLCertVerificationError):
+        detail = getattr(exc, "verify_message", None)
+        return f"TLS certificate verification failed: {_why_unverified(exc)}" + (
+            f" ({detail})" if detail else ""
+        )
+    if isinstance(exc, OSError | TimeoutError):
+        # OS and TLS error texts hold errno, addresses and verification results only.
+        detail = str(exc)
+        return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return None
+
+
+def _why_unverified(exc: ssl_module.SSLCertVerificationError) -> str:
+    code = getattr(exc, "verify_code", None)
+    if code in _UNTRUSTED_ISSUER:
+        why = "the server's certificate is not signed by a trusted CA"
+    elif code in _OTHER_HOST:
+        why = "the server's certificate is for another host"
+    elif code == _EXPIRED:
+        why = "the server's certificate has expired"
+    elif code is not None:
+        why = f"OpenSSL verify code {code}"
+    else:
+        why = "the server's certificate was refused"
+    return why
+
+
+def os_connect_cause(exc: BaseException, where: str) -> str | None:
+    """Why connecting to ``where`` (``host:port``) failed, for OS, DNS and TLS errors.
+
+    ``None`` for an error of another kind (the transport's library tells those).
+    """
+    if isinstance(exc, ssl_module.SSLCertVerificationError):
+        return f"TLS failure: the certificate was refused: {_why_unverified(exc)}"
+    if isinstance(exc, ssl_module.SSLError):
+        reason = getattr(exc, "reason", None)
+        return "TLS failure: the TLS handshake failed" + (
+            f" ({reason})" if isinstance(reason, str) and reason.isidentifier() else ""
+        )
+    if isinstance(exc, socket.gaierror):
+        host = where.rpartition(":")[0]
+        if exc.errno in _NAME_NOT_FOUND:
+            return f"DNS failure: the name {host} was not found"
+        return f"DNS failure: could not look up {host}"
+    if isinstance(exc, TimeoutError):
+        return f"timed out connecting to {where}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {where}: is the server running?"
+    if isinstance(exc, ConnectionError):  # reset, aborted, broken pipe
+        return f"the connection to {where} was lost during the handshake"
+    if isinstance(exc, OSError):
+        if exc.errno in _UNREACHABLE:
+            return f"cannot reach {where}: {_UNREACHABLE[exc.errno]}"
+        name = errno.errorcode.get(exc.errno) if isinstance(exc.errno, int) else None
+        return f"cannot connect to {where}" + (f" ({name})" if name else "")
+    return None
