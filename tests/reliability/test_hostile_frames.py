@@ -19,7 +19,7 @@ the default transport (its close timeout scaled down like the thresholds), the
 
 A few inputs look hostile but are valid (UTF-8 split mid-character across
 continuation frames, a ping between fragments, a compressed message, the most
-fragments ``websockets`` allows): those must be delivered, with no reconnect.
+fragments the transport allows): those must be delivered, with no reconnect.
 
 Memory is measured in a child process, so that a peak belongs to one case alone
 (``hostile_server.probe``): the deflate bomb must cost at most about the message
@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import Final
 
 import pytest
-import websockets.asyncio.messages
 
 from syncwire.backoff import CLIENT
 from syncwire.backoff import UNKNOWN
@@ -56,6 +55,7 @@ from syncwire.protocol import ServerMessage
 from syncwire.protocol import encode_server_message
 from syncwire.protocol import parse_client_message
 from syncwire.transport import WebSocketsTransport
+from syncwire.transport.websockets import MAX_FRAGMENTS
 from syncwire.transport.websockets import MAX_WRITE_BUFFER
 from tests.helpers import Recorder
 from tests.helpers import until
@@ -104,8 +104,6 @@ QUIET: Final = 0.3
 """How long a valid case watches for a reconnect that must not come."""
 CASE_TIMEOUT: Final = 20.0
 """Bound on a whole case: a hang fails here, never runs forever."""
-MAX_FRAGMENTS: Final[int | None] = getattr(websockets.asyncio.messages, "MAX_FRAGMENTS", None)
-"""Fragments per message ``websockets`` accepts (it has a limit since 15.x)."""
 
 # The manager logs these only when the transport broke its contract or the code has
 # a bug: a clean reconnect never does.
@@ -331,15 +329,14 @@ CASES: Final = [
         delivered=BIG,
     ),
 ]
-if MAX_FRAGMENTS is not None:
-    CASES.append(
-        Case(
-            f"{MAX_FRAGMENTS:,} fragments (websockets' most)",
-            after_connect(*fragments(_UTF8, range(1, MAX_FRAGMENTS)), then_healthy=True),
-            VALID,
-            delivered=UTF8,
-        )
+CASES.append(
+    Case(
+        f"{MAX_FRAGMENTS:,} fragments (the transport's most)",
+        after_connect(*fragments(_UTF8, range(1, MAX_FRAGMENTS)), then_healthy=True),
+        VALID,
+        delivered=UTF8,
     )
+)
 
 
 # --------------------------------------------------------------------------- the test

@@ -67,7 +67,7 @@ class ClientSocket:
     """
 
     def __init__(self, conn: WebSocketsConnection) -> None:
-        self._sock = conn._ws.transport.get_extra_info("socket")
+        self._sock = conn._wire.transport.get_extra_info("socket")
         assert self._sock.fileno() >= 0
 
     @property
@@ -307,7 +307,7 @@ async def test_write_error_during_send_raises_send_failed(
     """
     async with websocket_server() as server:
         conn = await WebSocketsTransport().connect(server.url)
-        transport = conn._ws.transport
+        transport = conn._wire.transport
 
         def broken_write(data: bytes) -> None:
             if how == "write raises":
@@ -324,11 +324,14 @@ async def test_write_error_during_send_raises_send_failed(
 
 @pytest.mark.asyncio
 async def test_no_keepalive_pings_from_the_client() -> None:
-    """The manager owns liveness: websockets' keepalive task must not exist."""
+    """The manager owns liveness: an open connection runs no task (no keepalive loop)."""
     async with websocket_server() as server:
+        before = asyncio.all_tasks()
         conn = await WebSocketsTransport().connect(server.url)
-        assert conn._ws.ping_interval is None
-        assert conn._ws.keepalive_task is None
+        conn.send("hello")
+        async with asyncio.timeout(TIMEOUT):
+            assert await conn.recv() == "hello"
+        assert {t for t in asyncio.all_tasks() - before if not foreign_task(t)} == set()
         await close(conn)
 
 

@@ -37,7 +37,7 @@ __all__ = [
 DEFAULT_CLOSE_TIMEOUT: Final = 5.0
 """Seconds ``wait_closed`` waits for the closing handshake before aborting the socket."""
 
-_PROXY_SCHEMES: Final = frozenset({"http", "https", "socks4", "socks4a", "socks5", "socks5h"})
+_PROXY_SCHEMES: Final = frozenset({"http", "socks4", "socks4a", "socks5", "socks5h"})
 # Why OpenSSL refused a certificate, by its X509_V_ERR_* code (numbers fixed in its
 # public header), in syncwire's words: the message does not depend on OpenSSL's text.
 _UNTRUSTED_ISSUER: Final = frozenset({2, 18, 19, 20, 21})
@@ -88,7 +88,10 @@ def warn_if_tls_weakened(ssl: ssl_module.SSLContext | None, logger_name: str) ->
 def check_proxy(proxy: str) -> None:
     scheme = urllib.parse.urlsplit(proxy).scheme.lower()
     if scheme not in _PROXY_SCHEMES:
-        raise ValueError(f"unsupported proxy scheme {scheme!r}: use http, https or socks5h")
+        raise ValueError(
+            f"unsupported proxy scheme {scheme!r}: use http, socks4 or socks5h"
+            + (" (TLS to the proxy itself is not supported)" if scheme == "https" else "")
+        )
     if scheme.startswith("socks") and importlib.util.find_spec("python_socks") is None:
         raise ValueError("a SOCKS proxy needs the python-socks package")
 

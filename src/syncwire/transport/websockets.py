@@ -1,30 +1,39 @@
-"""The default transport, built on the ``websockets`` library (asyncio implementation).
+"""The default transport: ``websockets``' Sans-I/O protocol under a plain asyncio ``Protocol``.
 
-What this module adds on top of ``websockets``, and why:
+``websockets`` parses and builds frames (``ClientProtocol``: the handshake, masking,
+permessage-deflate, the size limit checked after decompression, control frames);
+this module moves the bytes, through its documented Sans-I/O API only. Owning the
+asyncio side is what gives the manager what it needs:
 
 - **A synchronous, ordered, never-blocking ``send``.** The manager sends from plain
   callbacks, as the seed does with the browser's ``WebSocket.send``. Each frame is
-  framed (and compressed) and handed to the asyncio transport at once through
-  ``websockets``' public synchronous write path (``broadcast``); the transport
-  buffers what the kernel does not take yet. Frames therefore leave in call order,
-  no task runs per connection, and there is no queue to drain (measured: about
-  5-11 µs per call, end-to-end faster than a writer task awaiting
-  ``ClientConnection.send``). Like ``WebSocket.bufferedAmount`` in a browser, the
-  buffer is unbounded: a peer that stops reading is the manager's inactivity timer's
-  business.
+  built and handed to ``asyncio.Transport.write`` at once; the transport buffers
+  what the kernel does not take yet. Frames leave in call order, no task runs per
+  connection, and there is no queue to drain. Like ``WebSocket.bufferedAmount`` in
+  a browser the buffer is unbounded: a peer that stops reading is the manager's
+  inactivity timer's business.
+- **Byte-level activity.** ``last_data_at`` moves when bytes of a *data* frame
+  arrive, mid-frame included, so a large Transition on a slow link is not taken
+  for a silent server; WebSocket pings do not count (a browser never sees them).
+- **Bounded memory.** Reading pauses while more than ``MAX_QUEUE`` messages wait to
+  be read, and while more than ``MAX_WRITE_BUFFER`` bytes wait to be written (a
+  server that floods pings and never reads the pongs). A message may arrive in at
+  most ``MAX_FRAGMENTS`` frames. Once we close, incoming data is dropped and reading
+  goes on, so the peer's close frame is seen even behind a full queue.
 - **Browser-like close codes.** ``ConnectionClosedError.code`` is the code of the close
   frame received, else of the one sent (1009 for an oversized message, 1002 for a
-  protocol error), else 1006; an empty close frame reads as 1005.
-- **No policy.** No keepalive pings from the client (the manager watches inactivity
-  itself; server pings are still answered), no opening-handshake timeout (the
-  manager cancels ``connect`` instead, which leaves nothing open), no proxy taken
-  from the environment, and TLS verification on unless the caller passes a context.
+  protocol error, 1007 for text that is not UTF-8), else 1006; an empty close frame
+  reads as 1005.
+- **No policy.** No keepalive pings from the client (server pings are answered), no
+  opening-handshake timeout (the manager cancels ``connect`` instead, which leaves
+  nothing open), no redirect followed, no proxy taken from the environment, and TLS
+  verification on unless the caller passes a context.
 - **No secrets in logs, exceptions or reprs.** ``websockets`` logs every frame with
   its payload at DEBUG (an ``Authenticate`` frame carries the user's JWT) and every
   handshake header with its value. It logs here through a ``LoggerAdapter`` that
-  rewrites those records before they are created: frames become opcode and size,
-  header values become ``[redacted]`` (except a few protocol headers), and the
-  query string of the request path is dropped. Exception texts are built from
+  rewrites those records before they are created (``syncwire.redaction``). That
+  adapter knows ``websockets``' log formats, which are not its stable API: hence the
+  upper bound on ``websockets`` in ``pyproject.toml``. Exception texts are built from
   status codes, header *names*, TLS verification codes and OS error texts only.
 
 A write that the kernel rejects after it was buffered is reported by asyncio as a
@@ -36,29 +45,27 @@ during ``send`` itself raises ``SendError`` there.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import ssl as ssl_module
 from collections.abc import Mapping
-from typing import Any
 from typing import Final
+from typing import cast
 
-from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as websockets_connect
-from websockets.asyncio.server import broadcast
-from websockets.exceptions import ConcurrencyError
+from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed as WebSocketsConnectionClosed
 from websockets.exceptions import InvalidHandshake
 from websockets.exceptions import InvalidHeader
 from websockets.exceptions import InvalidMessage
-from websockets.exceptions import InvalidProxyStatus
 from websockets.exceptions import InvalidStatus
 from websockets.exceptions import InvalidURI
 from websockets.exceptions import PayloadTooBig
-from websockets.exceptions import TooManyFragments
 from websockets.exceptions import WebSocketException
+from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
 from websockets.frames import Frame
 from websockets.frames import Opcode
 from websockets.protocol import State
+from websockets.uri import WebSocketURI
 from websockets.uri import parse_uri
 from websockets.version import version as websockets_version
 
@@ -80,36 +87,44 @@ from syncwire.transport.common import describe_os_error
 from syncwire.transport.common import header_items
 from syncwire.transport.common import os_connect_cause
 from syncwire.transport.common import warn_if_tls_weakened
+from syncwire.transport.proxy import ProxyRefusedError
+from syncwire.transport.proxy import open_tunnel
 from syncwire.urls import host_port
 from syncwire.websocket_rules import CLOSE_ABNORMAL
 from syncwire.websocket_rules import CLOSE_MESSAGE_TOO_BIG
 from syncwire.websocket_rules import DEFAULT_MAX_MESSAGE_SIZE
 from syncwire.websocket_rules import check_close
 
-# Codes websockets closes with when the peer's input is bad: protocol error,
-# invalid data (not UTF-8), message too big.
-_CLOSES_FOR_BAD_INPUT: Final = frozenset({1002, 1007, CLOSE_MESSAGE_TOO_BIG})
-
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
     "LOGGER_NAME",
+    "MAX_FRAGMENTS",
+    "MAX_QUEUE",
+    "MAX_WRITE_BUFFER",
     "WebSocketsConnection",
     "WebSocketsTransport",
     "connect_cause",
 ]
 
-MAX_WRITE_BUFFER: Final = 16 * 2**20
-"""Bytes waiting to be written above which reading stops (see ``_ClientConnection``)."""
-try:
-    from websockets.exceptions import TooManyFragments
-
-    _REFUSED_MESSAGE: tuple[type[Exception], ...] = (TooManyFragments, UnicodeDecodeError)
-except ImportError:  # older websockets have no fragment limit
-    _REFUSED_MESSAGE = (UnicodeDecodeError,)
-_MAX_CONTROL_FRAME: Final = 2 + 125 + 4  # header, largest payload, mask
-_DATA_OPCODES: Final = frozenset({Opcode.TEXT, Opcode.BINARY, Opcode.CONT})
 LOGGER_NAME: Final = "syncwire.transport.websockets"
 """The logger ``websockets`` writes to (through the redacting adapter)."""
+MAX_WRITE_BUFFER: Final = 16 * 2**20
+"""Bytes waiting to be written above which reading stops."""
+MAX_QUEUE: Final = 16
+"""Messages received and not yet read above which reading stops (until 4 are left)."""
+MAX_FRAGMENTS: Final = 4096
+"""Frames one message may arrive in; one more ends the connection with 1009."""
+
+_RESUME_QUEUE: Final = MAX_QUEUE // 4
+_MAX_CONTROL_FRAME: Final = 2 + 125 + 4  # header, largest payload, mask
+# Codes websockets closes with when the peer's input is bad: protocol error,
+# invalid data (not UTF-8), message too big.
+_CLOSES_FOR_BAD_INPUT: Final = frozenset({1002, 1007, CLOSE_MESSAGE_TOO_BIG})
+_TEXT: Final = Opcode.TEXT
+_BINARY: Final = Opcode.BINARY
+_CONT: Final = Opcode.CONT
+_OPEN: Final = State.OPEN
+
 
 # --------------------------------------------------------------------------- errors
 
@@ -118,8 +133,8 @@ def _describe_error(exc: BaseException) -> str:
     """A message for ``exc`` that holds no header value, URL secret or payload."""
     if isinstance(exc, InvalidStatus):
         return f"server rejected the WebSocket handshake: HTTP {exc.response.status_code}"
-    if isinstance(exc, InvalidProxyStatus):
-        return f"proxy rejected the connection: HTTP {exc.response.status_code}"
+    if isinstance(exc, ProxyRefusedError):
+        return f"proxy rejected the connection: HTTP {exc.status}"
     if isinstance(exc, InvalidHeader):
         return f"invalid {exc.name} header in the handshake response"
     if isinstance(exc, WebSocketException):
@@ -140,8 +155,8 @@ def connect_cause(exc: BaseException, url: str) -> str:
         if status >= 500:
             return f"the server answered HTTP {status} (a server error) instead of a WebSocket"
         return f"the server answered HTTP {status}: is this a Convex deployment URL?"
-    if isinstance(exc, InvalidProxyStatus):
-        return f"the proxy answered HTTP {exc.response.status_code}"
+    if isinstance(exc, ProxyRefusedError):
+        return f"the proxy answered HTTP {exc.status}"
     if isinstance(exc, InvalidMessage):
         if isinstance(exc.__cause__, EOFError):
             return f"{where} closed the connection without answering the WebSocket handshake"
@@ -159,7 +174,7 @@ def connect_cause(exc: BaseException, url: str) -> str:
 def _closed_error(exc: WebSocketsConnectionClosed) -> ConnectionClosedError:
     """Browser semantics: the close frame received, else the one we sent, else 1006."""
     if exc.rcvd is None and exc.sent is not None and exc.sent.code in _CLOSES_FOR_BAD_INPUT:
-        # websockets closed the connection itself because of what the peer sent.
+        # The connection was failed on our side because of what the peer sent.
         if exc.sent.code == CLOSE_MESSAGE_TOO_BIG:
             too_big = exc.__cause__
             if isinstance(too_big, PayloadTooBig):
@@ -175,96 +190,224 @@ def _closed_error(exc: WebSocketsConnectionClosed) -> ConnectionClosedError:
 # --------------------------------------------------------------------------- connection
 
 
-class _ClientConnection(ClientConnection):
-    """``websockets``' client connection with the three guards a long-lived client needs.
+class _Wire(asyncio.Protocol):
+    """One connection's I/O: bytes between asyncio and ``websockets``' ``ClientProtocol``."""
 
-    - ``last_data_at``: when bytes of a *data* frame last arrived, mid-frame
-      included, so a large Transition on a slow link is not taken for a silent
-      server. WebSocket pings do not count (a browser never sees them).
-    - Reading pauses while more than ``MAX_WRITE_BUFFER`` bytes wait to be
-      written: a server that floods pings and never reads its pongs cannot
-      grow our memory without bound.
-    - Once we close, incoming data frames are dropped and reading resumes, so
-      the peer's close frame is seen even behind a full message queue.
-    """
+    transport: asyncio.Transport
+    """Set by ``connection_made``: everything but ``WebSocketsTransport._open`` runs after."""
 
-    last_data_at: float | None = None
-    _closing = False
-    _reading_paused_for_writes = False
+    def __init__(self, protocol: ClientProtocol, close_timeout: float) -> None:
+        self.protocol = protocol
+        self.loop = asyncio.get_running_loop()
+        self.close_timeout = close_timeout
+        self.made = False
+        # Text messages received and not read yet; an int stands for a binary frame
+        # (its length: the payload itself is never used).
+        self.messages: collections.deque[str | int] = collections.deque()
+        self.reader: asyncio.Future[None] | None = None
+        self.handshake: asyncio.Future[None] = self.loop.create_future()
+        self.lost: asyncio.Future[None] = self.loop.create_future()
+        self.last_data_at: float | None = None
+        # Bytes received since the last complete frame: all of them belong to the
+        # one frame still arriving, a data frame once they outnumber a control frame's.
+        self.unparsed = 0
+        self.fragments: list[bytes] = []
+        self.fragmented: Opcode = _TEXT
+        self.discarding = False
+        self.queue_full = False
+        self.writes_full = False
+        self.reading_paused = False
+        self.abort_timer: asyncio.TimerHandle | None = None
+
+    # ---------------------------------------------------------------- asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        # When a message is refused (too many fragments, bad UTF-8) websockets
-        # fails the connection and waits for it to end inside ``recv``; reading
-        # may be paused behind a full queue, so the peer's close would never be
-        # read. Start discarding first. (The assembler is made here.)
-        messages = self.recv_messages
-        get = messages.get
-
-        async def get_or_discard(decode: bool | None = None) -> Any:
-            try:
-                return await get(decode)
-            except _REFUSED_MESSAGE:
-                self.start_discarding()
-                raise
-
-        messages.get = get_or_discard  # type: ignore[method-assign]
+        self.transport = transport = cast(asyncio.Transport, transport)
+        self.made = True
+        # pause_writing is called above this many buffered bytes, resume_writing below.
+        transport.set_write_buffer_limits(high=MAX_WRITE_BUFFER)
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        # Only a data frame can be longer than a control frame: a partial frame
-        # this long in the parser's buffer is one still arriving.
-        if len(self.protocol.reader.buffer) > _MAX_CONTROL_FRAME:
-            self.last_data_at = self.loop.time()
-        transport = self.transport
-        if transport.get_write_buffer_size() > MAX_WRITE_BUFFER and not transport.is_closing():
-            self._reading_paused_for_writes = True
-            transport.pause_reading()
+        protocol = self.protocol
+        protocol.receive_data(data)
+        events = protocol.events_received()
+        self.flush()
+        if events:
+            self.unparsed = 0
+            for event in events:
+                if isinstance(event, Frame):
+                    if not self.frame_received(event):
+                        break
+                else:
+                    self.check_handshake()
+        elif self.handshake.done():
+            self.unparsed += len(data)
+            if self.unparsed > _MAX_CONTROL_FRAME:
+                self.last_data_at = self.loop.time()
+        self.check_handshake()
+        if protocol.close_expected():
+            self.expect_close()
 
-    def process_event(self, event: Any) -> None:
-        if isinstance(event, Frame) and event.opcode in _DATA_OPCODES:
-            self.last_data_at = self.loop.time()
-            if self._closing:
-                return  # nobody will read it; keep the queue from pausing reads
-        super().process_event(event)
+    def eof_received(self) -> None:
+        self.protocol.receive_eof()
+        self.flush()
+        self.check_handshake()
+        # Returning None lets asyncio close the transport: nothing is written after EOF.
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.protocol.receive_eof()  # idempotent; the protocol is CLOSED afterwards
+        if self.abort_timer is not None:
+            self.abort_timer.cancel()
+        if not self.handshake.done():
+            failure = self.protocol.handshake_exc or exc or ConnectionResetError()
+            self.handshake.set_exception(failure)
+        self.lost.set_result(None)
+        self.wake_reader()
+
+    def pause_writing(self) -> None:
+        self.writes_full = True
+        self.update_reading()
 
     def resume_writing(self) -> None:
-        super().resume_writing()
-        if self._reading_paused_for_writes:
-            self._reading_paused_for_writes = False
-            if not getattr(self.recv_messages, "paused", False):
-                self.transport.resume_reading()
+        self.writes_full = False
+        self.update_reading()
 
-    def start_discarding(self) -> None:
-        """We are closing: read on, dropping data, until the close frame arrives."""
-        self._closing = True
-        messages = self.recv_messages
-        if getattr(messages, "paused", False):
-            messages.paused = False
-            if not self._reading_paused_for_writes:
-                self.transport.resume_reading()
+    # ---------------------------------------------------------------- frames
+
+    def frame_received(self, frame: Frame) -> bool:
+        """Take one frame from the protocol; ``False`` once the connection was failed."""
+        opcode = frame.opcode
+        if opcode is _TEXT or opcode is _BINARY:
+            self.last_data_at = self.loop.time()
+            if frame.fin:
+                return self.message_received(opcode, frame.data)
+            self.fragmented = opcode
+            self.fragments = [bytes(frame.data)]
+        elif opcode is _CONT:
+            self.last_data_at = self.loop.time()
+            fragments = self.fragments
+            if self.discarding:
+                fragments.clear()
+            elif len(fragments) >= MAX_FRAGMENTS:
+                self.fail(CLOSE_MESSAGE_TOO_BIG, f"more than {MAX_FRAGMENTS} fragments")
+                return False
+            fragments.append(bytes(frame.data))
+            if frame.fin:
+                self.fragments = []
+                return self.message_received(self.fragmented, b"".join(fragments))
+        # Control frames: the protocol has answered pings and close frames already.
+        return True
+
+    def message_received(self, opcode: Opcode, data: bytes | bytearray | memoryview) -> bool:
+        if self.discarding:
+            return True  # we are closing: nobody will read it
+        if opcode is _BINARY:
+            self.messages.append(len(data))
+        else:
+            try:
+                text = str(data, "utf-8")
+            except UnicodeDecodeError as exc:
+                self.fail(1007, f"{exc.reason} at position {exc.start}")
+                return False
+            self.messages.append(text)
+        self.wake_reader()
+        if len(self.messages) >= MAX_QUEUE and not self.queue_full:
+            self.queue_full = True
+            self.update_reading()
+        return True
+
+    def message_taken(self) -> None:
+        if self.queue_full and len(self.messages) <= _RESUME_QUEUE:
+            self.queue_full = False
+            self.update_reading()
+
+    # ---------------------------------------------------------------- output and state
+
+    def flush(self) -> None:
+        """Write what the protocol has to send (frames, then maybe the end of stream)."""
+        transport = self.transport
+        for data in self.protocol.data_to_send():
+            if data:
+                transport.write(data)
+            elif transport.can_write_eof():
+                try:
+                    transport.write_eof()
+                except (OSError, RuntimeError):
+                    transport.abort()
+            else:
+                transport.close()
+
+    def fail(self, code: int, reason: str) -> None:
+        """End the connection because of the peer's input (RFC 6455 7.1.7)."""
+        self.protocol.fail(code, reason)
+        self.flush()
+        self.expect_close()
+
+    def close(self, code: int, reason: str) -> None:
+        """Start the closing handshake, and drop what arrives from now on."""
+        self.discarding = True
+        self.fragments = []
+        self.update_reading()
+        if self.protocol.state is _OPEN:
+            self.protocol.send_close(code, reason)
+            self.flush()
+        self.expect_close()
+
+    def expect_close(self) -> None:
+        """The peer should end TCP now; abort if it has not within the close timeout."""
+        if self.abort_timer is None and not self.lost.done():
+            self.abort_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
+
+    def check_handshake(self) -> None:
+        handshake = self.handshake
+        if handshake.done():
+            return
+        failure = self.protocol.handshake_exc
+        if failure is not None:
+            handshake.set_exception(failure)
+        elif self.protocol.state is not State.CONNECTING:
+            handshake.set_result(None)
+
+    def update_reading(self) -> None:
+        """Read unless a queue or the write buffer is full (the queue never while closing)."""
+        transport = self.transport
+        if transport.is_closing():
+            return
+        paused = self.writes_full or (self.queue_full and not self.discarding)
+        if paused != self.reading_paused:
+            self.reading_paused = paused
+            if paused:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
+
+    def wake_reader(self) -> None:
+        reader = self.reader
+        if reader is not None and not reader.done():
+            reader.set_result(None)
+
+    def closed_error(self) -> ConnectionClosedError:
+        return _closed_error(self.protocol.close_exc)
 
 
 class WebSocketsConnection:
     """One open WebSocket, as returned by ``WebSocketsTransport.connect``."""
 
-    __slots__ = ("_close_task", "_close_timeout", "_loop", "_url", "_ws")
+    __slots__ = ("_closing", "_url", "_wire")
 
-    def __init__(self, ws: ClientConnection, url: str, close_timeout: float) -> None:
-        self._ws = ws
+    def __init__(self, wire: _Wire, url: str) -> None:
+        self._wire = wire
         self._url = redact_url(url)
-        self._close_timeout = close_timeout
-        self._loop = asyncio.get_running_loop()
-        self._close_task: asyncio.Task[None] | None = None
+        self._closing = False
 
     def __repr__(self) -> str:
-        closing = " closing" if self._close_task is not None else ""
-        return f"<WebSocketsConnection {self._url} {self._ws.state.name}{closing}>"
+        closing = " closing" if self._closing else ""
+        return f"<WebSocketsConnection {self._url} {self._wire.protocol.state.name}{closing}>"
 
     @property
     def last_data_at(self) -> float | None:
         """Loop time the last bytes arrived, mid-frame included (see ``TransportConnection``)."""
-        return getattr(self._ws, "last_data_at", None)
+        return self._wire.last_data_at
 
     def send(self, text: str) -> None:
         """Frame ``text`` and hand it to the socket now; never blocks, keeps order.
@@ -276,22 +419,25 @@ class WebSocketsConnection:
         """
         if not isinstance(text, str):
             raise TypeError(f"send() takes str, not {type(text).__name__}")
-        transport = self._ws.transport
-        if self._close_task is not None:
+        if self._closing:
             raise SendError("cannot send: the connection is closing or closed")
-        if self._ws.state is not State.OPEN or transport.is_closing():
+        wire = self._wire
+        transport = wire.transport
+        if wire.protocol.state is not _OPEN or transport.is_closing():
             # The peer closed, or the connection is lost: drop the frame as a
             # browser does, so that recv reports the close with its real reason.
             return
         try:
-            broadcast((self._ws,), text, raise_exceptions=True)
+            data = text.encode()
         except UnicodeEncodeError as exc:
-            # Encoded before anything is written. Not chained: exc.object is the text.
+            # Not chained: exc.object is the text.
             raise ValueError(f"text holds a lone surrogate at index {exc.start}") from None
-        except ExceptionGroup as group:
+        wire.protocol.send_text(data)
+        try:
+            wire.flush()
+        except (OSError, RuntimeError) as exc:
             transport.abort()
-            cause = group.exceptions[0].__cause__ or group.exceptions[0]
-            raise SendError(f"write failed: {_describe_error(cause)}") from None
+            raise SendError(f"write failed: {_describe_error(exc)}") from None
         if transport.is_closing():
             # asyncio reports a socket error during write() by closing the transport.
             raise SendError("write failed: the connection was lost")
@@ -303,44 +449,34 @@ class WebSocketsConnection:
         before the close are returned first) and ``UnexpectedBinaryFrameError`` for a
         binary frame, after which the connection is still usable.
         """
-        try:
-            message = await self._ws.recv()
-        except WebSocketsConnectionClosed as exc:
-            raise _closed_error(exc) from None
-        except ConcurrencyError:
-            raise TransportError("recv() is already being awaited on this connection") from None
-        except WebSocketException as exc:
-            raise TransportError(f"receive failed ({type(exc).__name__})") from None
+        wire = self._wire
+        messages = wire.messages
+        while not messages:
+            if wire.lost.done():
+                raise wire.closed_error()
+            if wire.reader is not None:
+                raise TransportError("recv() is already being awaited on this connection")
+            wire.reader = reader = wire.loop.create_future()
+            try:
+                await reader
+            finally:
+                wire.reader = None
+        message = messages.popleft()
+        wire.message_taken()
         if isinstance(message, str):
             return message
-        raise UnexpectedBinaryFrameError(len(message))
+        raise UnexpectedBinaryFrameError(message)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        """Start the closing handshake in the background; never blocks, idempotent.
+        """Start the closing handshake; never blocks, idempotent.
 
         Raises ``ValueError`` for a code or reason a close frame cannot carry.
         """
-        if self._close_task is not None:
+        if self._closing:
             return
         check_close(code, reason)
-        self._close_task = self._loop.create_task(
-            self._close(code, reason), name=f"syncwire close {self._url}"
-        )
-
-    async def _close(self, code: int, reason: str) -> None:
-        """The closing handshake, bounded by the close timeout, then abort."""
-        if isinstance(self._ws, _ClientConnection):
-            self._ws.start_discarding()
-        try:
-            async with asyncio.timeout(self._close_timeout):
-                await self._ws.close(code, reason)
-        except (TimeoutError, WebSocketException, OSError):
-            pass
-        finally:
-            # Idempotent, and the only way to bound a handshake stuck behind a full
-            # write buffer. connection_lost then runs within one loop iteration.
-            self._ws.transport.abort()
-            await self._ws.wait_closed()
+        self._closing = True
+        self._wire.close(code, reason)
 
     async def wait_closed(self) -> None:
         """Return once the socket is closed; after the close timeout, abort it.
@@ -348,15 +484,13 @@ class WebSocketsConnection:
         Without a prior ``close``, waits for the peer to end the connection.
         Afterwards no task of this connection remains.
         """
-        if self._close_task is not None:
-            await asyncio.shield(self._close_task)
-            return
+        wire = self._wire
         try:
-            async with asyncio.timeout(self._close_timeout):
-                await self._ws.wait_closed()
+            async with asyncio.timeout(wire.close_timeout):
+                await asyncio.shield(wire.lost)
         except TimeoutError:
-            self._ws.transport.abort()
-            await self._ws.wait_closed()
+            wire.transport.abort()
+            await asyncio.shield(wire.lost)
 
 
 # --------------------------------------------------------------------------- transport
@@ -374,8 +508,9 @@ class WebSocketsTransport:
       ``ValueError``.
     - ``max_message_size``: largest incoming message in bytes, after
       decompression; a larger one ends the connection with ``ConnectionClosedError(1009)``.
-    - ``proxy``: ``http://``, ``https://`` or ``socks5h://`` (etc.) proxy URL.
-      ``None`` connects directly: environment variables are never consulted.
+    - ``proxy``: ``http://`` or ``socks5h://`` (etc., with the ``python-socks``
+      package) proxy URL. ``None`` connects directly: environment variables are
+      never consulted.
     - ``headers``: extra handshake headers, e.g. ``{"Convex-Client": "syncwire-0.1.0"}``.
       Their values never appear in reprs, exceptions or logs.
     - ``user_agent``: the ``User-Agent`` header; ``None`` means syncwire's own.
@@ -412,12 +547,11 @@ class WebSocketsTransport:
             check_proxy(proxy)
         if user_agent is not None:
             check_header("User-Agent", user_agent)
-        header_pairs = header_items(headers)
+        self._headers = header_items(headers)
         self._ssl = ssl
         self._default_ssl: ssl_module.SSLContext | None = None
         self._max_message_size = max_message_size
         self._proxy = proxy
-        self._headers = header_pairs
         self._user_agent = (
             user_agent
             if user_agent is not None
@@ -449,37 +583,67 @@ class WebSocketsTransport:
         if scheme not in ("ws", "wss"):
             raise ValueError("the URL must start with ws:// or wss://")
         try:
-            parse_uri(url)  # up front: some websockets versions parse it only once awaited
+            uri = parse_uri(url)
         except InvalidURI:
             raise ValueError(f"invalid WebSocket URL: {redact_url(url)}") from None
-        kwargs: dict[str, Any] = {}
-        if scheme == "wss":
-            kwargs["ssl"] = self._ssl if self._ssl is not None else self._default_context()
+        ssl: ssl_module.SSLContext | None = None
+        if uri.secure:
+            ssl = self._ssl if self._ssl is not None else self._default_context()
         elif self._ssl is not None:
             raise ValueError("an ssl context was given but the URL is ws://, not wss://")
-        connector = websockets_connect(
-            url,
-            additional_headers=self._headers,
-            user_agent_header=self._user_agent,
-            compression="deflate" if self._compression else None,
-            proxy=self._proxy,
-            open_timeout=None,
-            ping_interval=None,
-            ping_timeout=None,
-            close_timeout=self._close_timeout,
-            max_size=self._max_message_size,
-            logger=self._logger,
-            create_connection=_ClientConnection,
-            **kwargs,
-        )
+        wire = _Wire(self._client_protocol(uri), self._close_timeout)
         try:
-            ws = await connector
+            await self._open(wire, uri, ssl)
         except (OSError, TimeoutError) as exc:
             raise ConnectError(_describe_error(exc), cause=connect_cause(exc, url)) from exc
         except Exception as exc:
             # Not chained: websockets' texts may quote response headers.
             raise ConnectError(_describe_error(exc), cause=connect_cause(exc, url)) from None
-        return WebSocketsConnection(ws, url, self._close_timeout)
+        return WebSocketsConnection(wire, url)
+
+    def _client_protocol(self, uri: WebSocketURI) -> ClientProtocol:
+        """The Sans-I/O protocol, its handshake request (with our headers) queued."""
+        protocol = ClientProtocol(
+            uri,
+            extensions=enable_client_permessage_deflate(None) if self._compression else None,
+            max_size=self._max_message_size,
+            logger=self._logger,
+        )
+        request = protocol.connect()
+        for name, value in self._headers:
+            request.headers[name] = value
+        if "User-Agent" not in request.headers:
+            request.headers["User-Agent"] = self._user_agent
+        protocol.send_request(request)
+        return protocol
+
+    async def _open(
+        self, wire: _Wire, uri: WebSocketURI, ssl: ssl_module.SSLContext | None
+    ) -> None:
+        """TCP (through the proxy, if any), TLS, then the WebSocket handshake."""
+        loop = asyncio.get_running_loop()
+        server_hostname = uri.host if ssl is not None else None
+        try:
+            if self._proxy is None:
+                await loop.create_connection(
+                    lambda: wire, uri.host, uri.port, ssl=ssl, server_hostname=server_hostname
+                )
+            else:
+                sock = await open_tunnel(self._proxy, uri.host, uri.port)
+                try:
+                    await loop.create_connection(
+                        lambda: wire, sock=sock, ssl=ssl, server_hostname=server_hostname
+                    )
+                except BaseException:
+                    sock.close()
+                    raise
+            wire.flush()
+            await wire.handshake
+        except BaseException:
+            wire.handshake.cancel()  # a failure that comes later has nobody to tell
+            if wire.made:
+                wire.transport.abort()
+            raise
 
     def _default_context(self) -> ssl_module.SSLContext:
         """One verifying context per transport: loading the CA store costs milliseconds."""
