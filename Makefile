@@ -62,6 +62,7 @@ bench: $(UV)
 	$(BIN)/python bench/bench_manager.py
 	$(BIN)/python bench/bench_devserver.py
 	$(BIN)/python bench/bench_client.py
+	$(BIN)/python bench/bench_deflate.py
 
 # The whole reliability suite, long tiers included; prints every figure
 # (docs/reliability.md quotes them with this command).

@@ -90,3 +90,13 @@ def test_bench_client_quick_runs_to_the_end_and_prints_its_report(
     for candidate in ("server ceiling: socket", "syncwire", "official"):  # a table row each
         assert re.search(rf"^\| {re.escape(candidate)} ", out, re.MULTILINE), out
     assert_verdict_rows(out, ("throughput", "latency"))
+
+
+def test_bench_deflate_quick_runs_to_the_end_and_prints_its_report(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = run_quick("bench_deflate", monkeypatch, capsys)
+    for compression in ("on", "off"):
+        assert re.search(rf"^\| loopback +\| {compression} +\| +\d", out, re.MULTILINE), out
+    # The slow link is measured, or the row says why it could not be.
+    assert re.search(r"^\| 10mbit \((tbf|skipped: .+)\) ", out, re.MULTILINE), out
