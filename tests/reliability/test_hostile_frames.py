@@ -55,8 +55,8 @@ from syncwire.protocol import ServerMessage
 from syncwire.protocol import encode_server_message
 from syncwire.protocol import parse_client_message
 from syncwire.transport import WebSocketsTransport
-from syncwire.transport.websockets import MAX_FRAGMENTS
-from syncwire.transport.websockets import MAX_WRITE_BUFFER
+from syncwire.transport.common import MAX_FRAGMENTS
+from syncwire.transport.common import MAX_WRITE_BUFFER
 from tests.helpers import Recorder
 from tests.helpers import until
 from tests.manager.scripted_server import expected_delay

@@ -24,6 +24,10 @@ from syncwire._version import __version__
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
+    "MAX_CONTROL_FRAME",
+    "MAX_FRAGMENTS",
+    "MAX_QUEUE",
+    "MAX_WRITE_BUFFER",
     "check_header",
     "check_options",
     "check_proxy",
@@ -36,6 +40,19 @@ __all__ = [
 
 DEFAULT_CLOSE_TIMEOUT: Final = 5.0
 """Seconds ``wait_closed`` waits for the closing handshake before aborting the socket."""
+
+# The limits every transport keeps, so that a server meets the same client whichever
+# transport runs (the conformance suite in tests/transport checks them on each).
+MAX_WRITE_BUFFER: Final = 16 * 2**20
+"""Bytes waiting to be written above which reading stops (a server flooding pings
+that never reads the pongs cannot grow our memory without bound)."""
+MAX_QUEUE: Final = 16
+"""Messages received and not yet read above which reading stops (until 4 are left)."""
+MAX_FRAGMENTS: Final = 4096
+"""Frames one message may arrive in; one more ends the connection with 1009."""
+MAX_CONTROL_FRAME: Final = 2 + 125 + 4
+"""Bytes of the largest control frame (header, payload, mask): more bytes of one
+frame still arriving can only be a data frame's."""
 
 _PROXY_SCHEMES: Final = frozenset({"http", "socks4", "socks4a", "socks5", "socks5h"})
 # Why OpenSSL refused a certificate, by its X509_V_ERR_* code (numbers fixed in its

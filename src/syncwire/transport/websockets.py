@@ -79,6 +79,10 @@ from syncwire.errors import UnexpectedBinaryFrameError
 from syncwire.redaction import redact_url
 from syncwire.redaction import redacting_logger
 from syncwire.transport.common import DEFAULT_CLOSE_TIMEOUT
+from syncwire.transport.common import MAX_CONTROL_FRAME
+from syncwire.transport.common import MAX_FRAGMENTS
+from syncwire.transport.common import MAX_QUEUE
+from syncwire.transport.common import MAX_WRITE_BUFFER
 from syncwire.transport.common import check_header
 from syncwire.transport.common import check_options
 from syncwire.transport.common import check_proxy
@@ -98,9 +102,6 @@ from syncwire.websocket_rules import check_close
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
     "LOGGER_NAME",
-    "MAX_FRAGMENTS",
-    "MAX_QUEUE",
-    "MAX_WRITE_BUFFER",
     "WebSocketsConnection",
     "WebSocketsTransport",
     "connect_cause",
@@ -108,15 +109,7 @@ __all__ = [
 
 LOGGER_NAME: Final = "syncwire.transport.websockets"
 """The logger ``websockets`` writes to (through the redacting adapter)."""
-MAX_WRITE_BUFFER: Final = 16 * 2**20
-"""Bytes waiting to be written above which reading stops."""
-MAX_QUEUE: Final = 16
-"""Messages received and not yet read above which reading stops (until 4 are left)."""
-MAX_FRAGMENTS: Final = 4096
-"""Frames one message may arrive in; one more ends the connection with 1009."""
-
 _RESUME_QUEUE: Final = MAX_QUEUE // 4
-_MAX_CONTROL_FRAME: Final = 2 + 125 + 4  # header, largest payload, mask
 # Codes websockets closes with when the peer's input is bad: protocol error,
 # invalid data (not UTF-8), message too big.
 _CLOSES_FOR_BAD_INPUT: Final = frozenset({1002, 1007, CLOSE_MESSAGE_TOO_BIG})
@@ -242,7 +235,7 @@ class _Wire(asyncio.Protocol):
                     self.check_handshake()
         elif self.handshake.done():
             self.unparsed += len(data)
-            if self.unparsed > _MAX_CONTROL_FRAME:
+            if self.unparsed > MAX_CONTROL_FRAME:
                 self.last_data_at = self.loop.time()
         self.check_handshake()
         if protocol.close_expected():
