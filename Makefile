@@ -16,9 +16,10 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 # `--locked` fails if uv.lock no longer matches pyproject.toml (run `make lock`).
 # `--extra cli`: the `syncwire` command's own dependencies (rich), which the library
-# does not need. Every target installs it: `make demo` runs the command, the tests run
-# it too, and `uv sync` would remove it from $(VENV) for a target that did not ask.
-SYNC   := $(UV) sync --locked --python $(PYTHON) --extra cli
+# does not need; `--extra fast`: the C transport (picows), used when installed, which
+# the tests check beside the default one. Every target installs both: `uv sync` would
+# remove from $(VENV) what a target did not ask for.
+SYNC   := $(UV) sync --locked --python $(PYTHON) --extra cli --extra fast
 STAMP_NPM := node_modules/.installed
 
 .PHONY: demo test check lint typecheck pytest coverage bench reliability fuzz install lock \

@@ -26,8 +26,8 @@ default transport, see ``syncwire.transport.base``):
   once the peer closed, a bounded ``wait_closed``, no keepalive pings (the
   server's are answered here), and reading paused while more than
   ``MAX_WRITE_BUFFER`` bytes wait to be written (a server flooding pings that
-  never reads the pongs cannot grow our memory) or while 64 messages wait to be
-  read.
+  never reads the pongs cannot grow our memory) or while ``MAX_QUEUE`` messages
+  wait to be read; a message may come in at most ``MAX_FRAGMENTS`` frames.
 - **Cancelling ``connect`` leaves nothing open.** ``ws_connect`` keeps the
   socket open when cancelled during the WebSocket handshake, so the socket is
   made here (``socket_factory``) and shut down on cancellation.
@@ -87,6 +87,9 @@ from syncwire.errors import UnexpectedBinaryFrameError
 from syncwire.redaction import REDACTED
 from syncwire.redaction import redact_url
 from syncwire.transport.common import DEFAULT_CLOSE_TIMEOUT
+from syncwire.transport.common import MAX_FRAGMENTS
+from syncwire.transport.common import MAX_QUEUE
+from syncwire.transport.common import MAX_WRITE_BUFFER
 from syncwire.transport.common import check_header
 from syncwire.transport.common import check_options
 from syncwire.transport.common import check_proxy
@@ -102,14 +105,11 @@ from syncwire.websocket_rules import CLOSE_NO_STATUS
 from syncwire.websocket_rules import DEFAULT_MAX_MESSAGE_SIZE
 from syncwire.websocket_rules import check_close
 
-__all__ = ["LOGGER_NAME", "MAX_WRITE_BUFFER", "PicowsConnection", "PicowsTransport"]
+__all__ = ["LOGGER_NAME", "PicowsConnection", "PicowsTransport"]
 
 LOGGER_NAME: Final = "syncwire.transport.picows"
 """The logger ``picows`` writes to (through the redacting adapter)."""
-MAX_WRITE_BUFFER: Final = 16 * 2**20
-"""Bytes waiting to be written above which reading stops."""
-MAX_QUEUED: Final = 64
-"""Messages waiting for ``recv`` above which reading stops, until half are read."""
+_RESUME_QUEUE: Final = MAX_QUEUE // 4
 
 _PROXY_SCHEMES: Final = frozenset({"http", "https", "socks4", "socks5"})
 _CLOSE_PROTOCOL_ERROR: Final = 1002
@@ -421,6 +421,13 @@ class PicowsConnection:
         if msg_type is not _CONTINUATION:
             self._fragments_type = msg_type
         if not frame.fin:
+            if len(self._fragments) >= MAX_FRAGMENTS - 1:
+                self._fail(
+                    CLOSE_MESSAGE_TOO_BIG,
+                    f"more than {MAX_FRAGMENTS} fragments",
+                    MessageTooLargeError(None, self._max_size),
+                )
+                return
             self._fragments.append(data)
             self._fragments_size = size
             return
@@ -451,7 +458,7 @@ class PicowsConnection:
             self._waiter = None
             if not waiter.done():
                 waiter.set_result(None)
-        if len(queue) > MAX_QUEUED and not self._paused_for_queue:
+        if len(queue) >= MAX_QUEUE and not self._paused_for_queue:
             self._paused_for_queue = True
             self._pause_reading()
 
@@ -662,7 +669,7 @@ class PicowsConnection:
                 if self._waiter is waiter:
                     self._waiter = None
         item = queue.popleft()
-        if self._paused_for_queue and len(queue) <= MAX_QUEUED // 2:
+        if self._paused_for_queue and len(queue) <= _RESUME_QUEUE:
             self._paused_for_queue = False
             if not self._paused_for_writes:
                 self._resume_reading()
