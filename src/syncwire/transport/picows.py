@@ -37,9 +37,11 @@ default transport, see ``syncwire.transport.base``):
   socket addresses among a record's arguments. Redirects are not followed
   (``picows`` would resend every header to the new host).
 
-What it cannot do: report bytes of a *single* frame still arriving
-(``last_data_at`` moves with each complete data frame, fragments included), and
-proxies other than ``http://``, ``https://``, ``socks4://`` and ``socks5://``.
+Bytes of a frame still arriving: ``picows`` reports complete frames only, so a
+thin protocol stands between asyncio's transport and ``picows``' (``_ByteWatch``,
+through asyncio's public ``set_protocol``) and counts the bytes read that
+completed no frame. What it cannot do: proxies other than ``http://``,
+``https://``, ``socks4://`` and ``socks5://``.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ from syncwire.errors import UnexpectedBinaryFrameError
 from syncwire.redaction import REDACTED
 from syncwire.redaction import redact_url
 from syncwire.transport.common import DEFAULT_CLOSE_TIMEOUT
+from syncwire.transport.common import MAX_CONTROL_FRAME
 from syncwire.transport.common import MAX_FRAGMENTS
 from syncwire.transport.common import MAX_QUEUE
 from syncwire.transport.common import MAX_WRITE_BUFFER
@@ -290,6 +293,48 @@ class _Listener(WSListener):
         self.conn._on_resume_writing()
 
 
+class _ByteWatch(asyncio.BufferedProtocol):
+    """Stands between asyncio's transport and ``picows``' protocol, counting bytes.
+
+    ``picows`` reports complete frames only; bytes read that completed no frame
+    belong to the one frame still arriving, and once they outnumber the largest
+    control frame's, to a data frame (see ``PicowsConnection.last_data_at``).
+    Interposed through asyncio's public ``set_protocol``; everything is passed on.
+    """
+
+    __slots__ = ("conn", "inner")
+
+    def __init__(self, inner: asyncio.BufferedProtocol, conn: PicowsConnection) -> None:
+        self.inner = inner
+        self.conn = conn
+
+    def get_buffer(self, sizehint: int) -> Any:
+        return self.inner.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        conn = self.conn
+        frames = conn._frames
+        self.inner.buffer_updated(nbytes)
+        if conn._frames != frames:
+            conn._unparsed = 0
+            return
+        conn._unparsed += nbytes
+        if conn._unparsed > MAX_CONTROL_FRAME:
+            conn.last_data_at = conn._loop.time()
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
 class PicowsConnection:
     """One open WebSocket, as returned by ``PicowsTransport.connect``."""
 
@@ -305,6 +350,7 @@ class PicowsConnection:
         "_fragments",
         "_fragments_size",
         "_fragments_type",
+        "_frames",
         "_loop",
         "_max_size",
         "_paused_for_queue",
@@ -313,6 +359,7 @@ class PicowsConnection:
         "_queue",
         "_reaper",
         "_transport",
+        "_unparsed",
         "_url",
         "_waiter",
         "_writes_paused",
@@ -344,8 +391,11 @@ class PicowsConnection:
         self._writes_paused = False
         self._paused_for_writes = False
         self._paused_for_queue = False
+        self._frames = 0  # frames received, of any kind
+        self._unparsed = 0  # bytes read since the last complete frame
         self.last_data_at: float | None = None
-        """Loop time the last data frame (or fragment) arrived (see ``TransportConnection``)."""
+        """Loop time bytes of a data frame last arrived, mid-frame included
+        (see ``TransportConnection``)."""
 
     def __repr__(self) -> str:
         if self._disconnected.done():
@@ -358,7 +408,17 @@ class PicowsConnection:
 
     # -- receiving (called by picows through the listener) ---------------------------------
 
+    def _watch_bytes(self) -> None:
+        """Count the bytes read under ``picows``, for a frame still arriving."""
+        if self._transport is None:
+            return
+        underlying = self._transport.underlying_transport
+        inner = underlying.get_protocol()
+        if isinstance(inner, asyncio.BufferedProtocol):
+            underlying.set_protocol(_ByteWatch(inner, self))
+
     def _on_frame(self, frame: WSFrame) -> None:
+        self._frames += 1
         msg_type = frame.msg_type
         if msg_type is _TEXT and frame.fin and not frame.rsv1:
             # The common case: one uncompressed text frame.
@@ -870,6 +930,8 @@ class PicowsTransport:
         conn._transport = transport
         if transport.is_disconnected:
             conn._on_disconnected()
+        else:
+            conn._watch_bytes()
         return conn
 
     def _default_context(self) -> ssl_module.SSLContext:
