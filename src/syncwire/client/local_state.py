@@ -21,6 +21,7 @@ from syncwire.protocol import JSONValue
 from syncwire.protocol import ModifyQuerySet
 from syncwire.protocol import QueryAdd
 from syncwire.protocol import QueryRemove
+from syncwire.protocol import QueryRemoved
 from syncwire.protocol import Transition
 from syncwire.protocol import canonicalize_udf_path
 from syncwire.protocol import convex_to_json
@@ -208,15 +209,23 @@ class LocalState:
         self._pending_modifications.clear()
         return authenticate, self._next_query_set(changes) if changes else None
 
-    def transition(self, transition: Transition) -> None:
-        """Note answered queries and their journals."""
+    def transition(self, transition: Transition) -> bool:
+        """Note answered queries and their journals; ``True`` if a modification
+        carries function log lines (the caller logs them)."""
         outstanding = self._outstanding_queries
+        log_lines = False
         for modification in transition.modifications:
-            query_id = modification.query_id
-            outstanding.discard(query_id)
-            journal = getattr(modification, "journal", None)
-            if journal is not None and (query := self._by_id.get(query_id)) is not None:
+            if outstanding:
+                outstanding.discard(modification.query_id)
+            if isinstance(modification, QueryRemoved):
+                continue
+            if modification.log_lines:
+                log_lines = True
+            journal = modification.journal
+            query = self._by_id.get(modification.query_id) if journal is not None else None
+            if query is not None:
                 query.journal = journal
+        return log_lines
 
     def has_synced_past_last_reconnect(self) -> bool:
         """Every query and the auth re-sent at the last restart are answered."""
