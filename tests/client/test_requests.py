@@ -8,6 +8,7 @@ one be forgotten, whatever path each request takes.
 from __future__ import annotations
 
 from syncwire.client.requests import RequestManager
+from syncwire.client.requests import Settle
 from syncwire.errors import FunctionError
 from syncwire.protocol import Action
 from syncwire.protocol import ActionResponse
@@ -19,7 +20,7 @@ class Settled:
     def __init__(self) -> None:
         self.calls: list[tuple[str, object, BaseException | None]] = []
 
-    def __call__(self, name: str) -> object:
+    def __call__(self, name: str) -> Settle:
         def settle(result: object, error: BaseException | None) -> None:
             self.calls.append((name, result, error))
 
