@@ -243,7 +243,8 @@ class Client(AsyncResource):
         ``unsubscribe()`` (or use ``async with``) when done.
         """
         self._check_callable()
-        query, modification = self._state.subscribe(name, _checked_args(args))
+        checked, args_json = _checked_args_json(args)
+        query, modification = self._state.subscribe(name, checked, args_json)
         if modification is not None:
             self._send(modification)
         mailbox: Mailbox[QueryResult] = Mailbox(
@@ -722,9 +723,15 @@ class _StateStream:
 
 def _checked_args(args: Mapping[str, ConvexValue] | None) -> Mapping[str, ConvexValue]:
     """Arguments as Convex wants them, checked now so that a bad one fails the call."""
+    return _checked_args_json(args)[0]
+
+
+def _checked_args_json(
+    args: Mapping[str, ConvexValue] | None,
+) -> tuple[Mapping[str, ConvexValue], JSONValue]:
+    """``_checked_args``, and the args' JSON form the check computed (a query's key)."""
     if args is None:
-        return {}
-    if not isinstance(args, Mapping):
+        args = {}
+    elif not isinstance(args, Mapping):
         raise TypeError(f"args must be a dict, not {type(args).__name__}")
-    convex_to_json(dict(args))  # raises TypeError/ValueError naming the bad field
-    return args
+    return args, convex_to_json(dict(args))  # raises TypeError/ValueError naming the bad field
