@@ -56,6 +56,19 @@ option), so no two of them share a GIL; the clients run one after the other.
   until the mutation call returned is reported too. Every client run gets a
   fresh channel.
 
+* **Subscriptions.** ``S`` (10,000) subscriptions in one client, each to
+  ``bench:item {i}``, against a fan-out server (``--serve-fanout``) that
+  answers every ``ModifyQuerySet`` with one Transition carrying a value for
+  each query it adds (``{"i": i, "body": …}``). Timed from the first
+  ``subscribe`` to the last subscription's first value read by the
+  application, subscribing while connected (one ``ModifyQuerySet`` per
+  subscription, as an application subscribes) and before the socket opens
+  (one ``ModifyQuerySet`` with all of them, as after a reconnect). Memory per
+  subscription is the RSS growth (``VmRSS``) of the client process from
+  connected and idle to every value read, after ``gc.collect()``, divided by
+  ``S``; and, in a separate run, the same by ``tracemalloc`` (live Python
+  objects only). Goal: every first value within 1 s.
+
 Candidates run in interleaved rounds (A B C …, then … C B A), each round a
 fresh client process. Throughput: the table shows the best round, the
 "paired" ratio is the median over the rounds of the ratio within a round.
@@ -169,12 +182,28 @@ class Plan:
     warmup: int  # W mutations before the samples
     latency_rounds: int
     role_timeout: float  # seconds a client process may take
+    subscriptions: int = 10_000  # S subscriptions in one client
+    subscription_rounds: int = 3
 
 
 FULL: Final = Plan(
     count=100_000, rounds=5, samples=200, warmup=20, latency_rounds=6, role_timeout=120.0
 )
-QUICK: Final = Plan(count=300, rounds=1, samples=5, warmup=2, latency_rounds=1, role_timeout=60.0)
+QUICK: Final = Plan(
+    count=300,
+    rounds=1,
+    samples=5,
+    warmup=2,
+    latency_rounds=1,
+    role_timeout=60.0,
+    subscriptions=200,
+    subscription_rounds=1,
+)
+
+ITEM_QUERY: Final = "bench:item"
+"""The subscriptions benchmark's query; each subscription has its own ``{"i": i}``."""
+SUBSCRIPTIONS_GOAL_S: Final = 1.0
+"""Every first value of ``S`` subscriptions within this many seconds."""
 
 
 # --- the push server (its own process) -------------------------------------------------
@@ -317,6 +346,49 @@ def serve_push_main(count: int) -> int:
             ping_interval=None,
             max_size=2**20,
             write_limit=2**20,
+        )
+    )
+    return 0
+
+
+async def _fanout(ws: ServerConnection) -> None:
+    """Answer every ``ModifyQuerySet`` with one Transition: a value for each query it adds."""
+    version = StateVersion(query_set=0, identity=0, ts=0)
+    ts = time.time_ns()
+    with contextlib.suppress(Exception):
+        async for frame in ws:
+            message = parse_client_message(frame)
+            if not isinstance(message, ModifyQuerySet):
+                continue
+            updates = tuple(
+                QueryUpdated(
+                    query_id=add.query_id,
+                    value={"i": _float_or_none(add.args.get("i")), "body": BODY},
+                    log_lines=(),
+                    journal=None,
+                )
+                for add in message.modifications
+                if isinstance(add, QueryAdd)
+            )
+            ts += 1
+            end = StateVersion(query_set=message.new_version, identity=0, ts=ts)
+            transition = Transition(start_version=version, end_version=end, modifications=updates)
+            await ws.send(encode_server_message(transition))
+            version = end
+
+
+def _float_or_none(value: object) -> float | None:
+    return value if isinstance(value, float) else None
+
+
+def serve_fanout_main() -> int:
+    asyncio.run(
+        _serve_until_stdin_closes(
+            _fanout,
+            process_request=_check_sync_path,
+            compression=None,
+            ping_interval=None,
+            max_size=64 * 2**20,
         )
     )
     return 0
@@ -552,6 +624,53 @@ async def role_official_async_throughput(url: str, count: int, limit_s: float) -
     return result
 
 
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+async def role_syncwire_subscriptions(
+    url: str, count: int, limit_s: float, *, before_open: bool, traced: bool
+) -> dict[str, Any]:
+    """``count`` subscriptions to ``bench:item {i}``; time and memory until each first value.
+
+    ``before_open``: subscribe before the socket opens (one ``ModifyQuerySet``);
+    else once connected (one each). ``traced``: memory by ``tracemalloc``
+    (then the time means nothing).
+    """
+    import gc
+    import tracemalloc
+
+    from syncwire import Client
+
+    async with asyncio.timeout(limit_s), Client(url) as client:
+        if not before_open:
+            async for state in client.connection_states():
+                if state.connection.is_connected:
+                    break
+        gc.collect()
+        if traced:
+            tracemalloc.start()
+        memory0 = tracemalloc.get_traced_memory()[0] if traced else _rss_bytes()
+        started, cpu0 = time.perf_counter(), time.process_time()
+        subs = [client.subscribe(ITEM_QUERY, {"i": float(i)}) for i in range(count)]
+        for i, sub in enumerate(subs):
+            value = await sub.next()
+            if value["i"] != i:
+                raise RuntimeError(f"subscription {i} got the value of {value['i']}")
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
+        gc.collect()
+        memory1 = tracemalloc.get_traced_memory()[0] if traced else _rss_bytes()
+        if traced:
+            tracemalloc.stop()
+        for sub in subs:
+            sub.unsubscribe()
+    return {"count": count, "seconds": wall, "cpu": cpu, "bytes": memory1 - memory0}
+
+
 class _Latencies:
     """A latency role's samples: the ones after ``warmup`` mutations, in seconds."""
 
@@ -746,6 +865,14 @@ LATENCY_CANDIDATES: Final = (
 )
 
 
+SUBSCRIPTION_ROLES: Final = {
+    "subs-connected": "subscribe while connected (a ModifyQuerySet each)",
+    "subs-before-open": "subscribe before the socket opens (one ModifyQuerySet)",
+    "subs-connected-traced": "",
+    "subs-before-open-traced": "",
+}
+
+
 def role_main(args: argparse.Namespace) -> int:
     """A client process: run ``args.role``, print ``RESULT <json>`` (and a profile, if asked)."""
     timeout: float = args.timeout
@@ -785,6 +912,16 @@ def role_main(args: argparse.Namespace) -> int:
         )
     elif role == "lat-official-blocking":
         result = role_official_blocking_latency(url, args.channel, args.warmup, args.samples)
+    elif role in SUBSCRIPTION_ROLES:
+        result = asyncio.run(
+            role_syncwire_subscriptions(
+                url,
+                args.count,
+                timeout,
+                before_open=role.startswith("subs-before-open"),
+                traced=role.endswith("-traced"),
+            )
+        )
     else:
         raise ValueError(f"unknown role {role!r}")
     if profiler is not None:
@@ -958,6 +1095,68 @@ def measure_latency(plan: Plan) -> list[LatencyRuns]:
     return runs
 
 
+def measure_subscriptions(plan: Plan) -> dict[str, list[dict[str, Any]]]:
+    """Each subscription role, interleaved over the rounds; the traced runs once each."""
+    timed = [role for role in SUBSCRIPTION_ROLES if not role.endswith("-traced")]
+    results: dict[str, list[dict[str, Any]]] = {role: [] for role in SUBSCRIPTION_ROLES}
+    role_plan = Plan(**{**plan.__dict__, "count": plan.subscriptions})
+    server = ServerProcess(["--serve-fanout"])
+    try:
+        url = server.http_url()
+        print(f"fan-out server: pid {server.pid}, port {server.port}")
+        order = [timed[i] for i in interleaved(len(timed), plan.subscription_rounds)]
+        for role in order + [f"{role}-traced" for role in timed]:
+            result, _ = run_role(role, url, role_plan)
+            results[role].append(result)
+            if not role.endswith("-traced"):
+                print(
+                    f"{role}: {plan.subscriptions:,} first values in "
+                    f"{result['seconds'] * 1e3:,.0f} ms",
+                    flush=True,
+                )
+    finally:
+        server.stop()
+    return results
+
+
+def report_subscriptions(results: dict[str, list[dict[str, Any]]], count: int) -> float:
+    """Print the table; returns the slower role's best time to every first value (s)."""
+    header = (
+        "how it subscribes",
+        "all first values, best ms",
+        "rounds (min–max) ms",
+        "µs per subscription",
+        "client CPU µs per subscription",
+        "RSS bytes per subscription",
+        "tracemalloc bytes per subscription",
+    )
+    lines = []
+    worst = 0.0
+    for role, what in SUBSCRIPTION_ROLES.items():
+        if role.endswith("-traced"):
+            continue
+        runs = results[role]
+        seconds = [float(r["seconds"]) for r in runs]
+        best = min(seconds)
+        worst = max(worst, best)
+        cpu = statistics.median(float(r["cpu"]) for r in runs)
+        rss = statistics.median(float(r["bytes"]) for r in runs)
+        traced = statistics.median(float(r["bytes"]) for r in results[f"{role}-traced"])
+        lines.append(
+            (
+                what,
+                f"{best * 1e3:,.0f}",
+                f"{min(seconds) * 1e3:,.0f}–{max(seconds) * 1e3:,.0f}",
+                f"{best / count * 1e6:.1f}",
+                f"{cpu / count * 1e6:.1f}",
+                f"{rss / count:,.0f}",
+                f"{traced / count:,.0f}",
+            )
+        )
+    print_rows(header, lines)
+    return worst
+
+
 def _paired(ours: ThroughputRuns, theirs: ThroughputRuns) -> float:
     return statistics.median(a / b for a, b in zip(ours.rates, theirs.rates, strict=True))
 
@@ -1060,6 +1259,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also profile syncwire's client")
     parser.add_argument("--serve-push", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-dev", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-fanout", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--subscriptions", type=int, default=None, help="subscriptions in one client (10,000)"
+    )
+    parser.add_argument(
+        "--subscriptions-only",
+        action="store_true",
+        help="only the subscriptions section (no official client needed)",
+    )
     parser.add_argument("--role", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=None, help="Transitions per round")
@@ -1072,8 +1280,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve_push_main(args.count)
     if args.serve_dev:
         return serve_dev_main()
+    if args.serve_fanout:
+        return serve_fanout_main()
     if args.role:
         return role_main(args)
+    if args.subscriptions_only:
+        return subscriptions_main(args)
     if importlib.util.find_spec("convex") is None:
         print("the official client (PyPI `convex`) is not installed: pip install convex")
         return 2
@@ -1086,6 +1298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         warmup=base.warmup if args.warmup is None else args.warmup,
         latency_rounds=args.rounds or base.latency_rounds,
         role_timeout=base.role_timeout,
+        subscriptions=args.subscriptions or base.subscriptions,
+        subscription_rounds=args.rounds or base.subscription_rounds,
     )
     started = time.perf_counter()
     quick_note = " (QUICK: the figures mean nothing)" if args.quick else ""
@@ -1098,6 +1312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     throughput = measure_throughput(plan)
     latency = measure_latency(plan)
+    subscriptions = measure_subscriptions(plan)
 
     print(f"\n## Throughput: {plan.count:,} Transitions, push server, best round\n")
     print("(Transitions/s: N over the time from the go to the last value reaching the app;")
@@ -1107,6 +1322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ratio, paired = report_throughput(throughput, plan.count)
     print("\n## Latency: mutation called -> own subscription sees the value, dev server\n")
     latency_ratio, syncwire, official = report_latency(latency)
+    print(f"\n## Subscriptions: {plan.subscriptions:,} in one client, fan-out server\n")
+    subscriptions_s = report_subscriptions(subscriptions, plan.subscriptions)
     if args.profile:
         print("\n## cProfile of the syncwire throughput client\n")
         print("```")
@@ -1126,8 +1343,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"of each), goal <= {LATENCY_TOLERANCE:.2f}x "
         f"(not worse, {LATENCY_TOLERANCE - 1:.0%} noise tolerance)"
     )
+    _print_subscriptions_verdict(subscriptions_s, plan.subscriptions)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\ntotal time {time.perf_counter() - started:.1f} s; load average now {load}")
+    return 0
+
+
+def _print_subscriptions_verdict(seconds: float, count: int) -> None:
+    verdict = "PASS" if seconds <= SUBSCRIPTIONS_GOAL_S else "FAIL"
+    print(
+        f"{verdict} (subscriptions) {count:,} subscriptions, every first value in "
+        f"{seconds * 1e3:,.0f} ms (the slower way, best round), goal <= "
+        f"{SUBSCRIPTIONS_GOAL_S * 1e3:,.0f} ms"
+    )
+
+
+def subscriptions_main(args: argparse.Namespace) -> int:
+    """``--subscriptions-only``: the subscriptions section and its goal, nothing else."""
+    base = QUICK if args.quick else FULL
+    plan = Plan(
+        **{
+            **base.__dict__,
+            "subscriptions": args.subscriptions or base.subscriptions,
+            "subscription_rounds": args.rounds or base.subscription_rounds,
+        }
+    )
+    print(f"# syncwire subscriptions benchmark{' (QUICK)' if args.quick else ''}")
+    print(_machine())
+    results = measure_subscriptions(plan)
+    print(f"\n## Subscriptions: {plan.subscriptions:,} in one client, fan-out server\n")
+    seconds = report_subscriptions(results, plan.subscriptions)
+    print("\n## Goals\n")
+    _print_subscriptions_verdict(seconds, plan.subscriptions)
     return 0
 
 

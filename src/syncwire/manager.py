@@ -421,11 +421,12 @@ class WebSocketManager(AsyncResource):
             try:
                 core.socket_opened(attempt, loop.time())
                 self._drain()
-                on_message = self._on_message
+                # Per frame: bound methods and the action queue looked up once here.
+                on_message, frame_received, clock = self._on_message, core.frame_received, loop.time
                 pending = core.pending_actions
-                while core.is_current(attempt):
+                while core.current_attempt == attempt:
                     data = await connection.recv()
-                    message = core.frame_received(attempt, data, loop.time())
+                    message = frame_received(attempt, data, clock())
                     # Let go of the frame before waiting for the next one: it
                     # may be a 20 MB Transition.
                     data = ""
@@ -439,7 +440,7 @@ class WebSocketManager(AsyncResource):
                         except Exception:
                             self._log.exception("on_message raised; the manager carries on")
                         else:
-                            if synced:
+                            if synced and core.retries:  # else message_handled does nothing
                                 core.message_handled(True)
                         message = None
                     if pending:

@@ -230,6 +230,15 @@ class ManagerModel(RuleBasedStateMachine):
     @invariant()
     def retries_match_the_model(self) -> None:
         assert self.core.connection_state().connection_retries == self.retries
+        assert self.core.retries == self.retries  # the attribute the driver reads per frame
+
+    @invariant()
+    def only_the_socket_in_use_is_current(self) -> None:
+        """``current_attempt`` (read by the driver per frame) follows every change of state."""
+        expected = self.attempt() if self.has_socket else None
+        assert self.core.current_attempt == expected
+        for attempt in range(self.attempt() + 2):
+            assert self.core.is_current(attempt) == (attempt == expected)
 
 
 ManagerModel.TestCase.settings = settings(max_examples=300, stateful_step_count=40)

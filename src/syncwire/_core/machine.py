@@ -200,9 +200,10 @@ class ManagerCore:
         "_log",
         "_rand",
         "_recovery_time_saved_ms",
-        "_retries",
         "_started_at",
         "_state",
+        "current_attempt",
+        "retries",
     )
 
     def __init__(
@@ -219,10 +220,21 @@ class ManagerCore:
         self._epoch_at_zero = epoch_at_zero
         self._log = logger
         self._state: SocketState = Disconnected()
+        self.current_attempt: int | None = None
+        """The attempt of the socket in use (connecting or ready), else ``None``.
+
+        ``is_current`` as a plain attribute: the driver reads it once per frame.
+        Set only by ``_set_state``; read it, never write it.
+        """
         self._attempt = 0
         self._connection_count = 0
         self._last_close_reason: str | None = "InitialConnect"
-        self._retries = 0
+        self.retries = 0
+        """Reconnects scheduled since the session last caught up (docs/manager.md#backoff).
+
+        A plain attribute so that the driver skips ``message_handled`` while it
+        is 0, as it is on nearly every frame. Read it, never write it.
+        """
         self._has_ever_connected = False
         self._last_activity = 0.0
         self._started_at = 0.0
@@ -254,8 +266,7 @@ class ManagerCore:
 
     def is_current(self, attempt: int) -> bool:
         """Whether ``attempt`` is the socket the core is using now."""
-        state = self._state
-        return isinstance(state, _HAS_SOCKET) and state.attempt == attempt
+        return attempt == self.current_attempt
 
     def next_deadline(self) -> float | None:
         """When ``handle_timeout`` must next be called (loop time), if ever."""
@@ -273,7 +284,7 @@ class ManagerCore:
             is_connected=isinstance(state, Ready),
             has_ever_connected=self._has_ever_connected,
             connection_count=self._connection_count,
-            connection_retries=self._retries,
+            connection_retries=self.retries,
             state=state.name,
             paused=_is_paused(state),
             last_close_reason=self._last_close_reason,
@@ -476,10 +487,11 @@ class ManagerCore:
         See docs/manager.md#receive.
 
         The caller hands the result to ``on_message`` and its answer to
-        ``message_handled``.
+        ``message_handled``. This runs once per frame: a Transition, by far the
+        most common message, takes the shortest way through.
         """
         state = self._state
-        if not isinstance(state, Ready) or state.attempt != attempt:
+        if type(state) is not Ready or state.attempt != attempt:
             return None
         self._last_activity = now
         try:
@@ -502,30 +514,46 @@ class ManagerCore:
                 self._bad_input(
                     attempt,
                     f"InvalidTransitionChunk: {exc}",
-                    f"frame of {len(data)} characters",
+                    f"frame of {length} characters",
                     now,
                 )
                 return None
             if assembled is None:
                 return None
-            message, length = assembled
+            transition, length = assembled
             self._log.debug("assembled full ws message of type Transition")
-        elif self._chunks.buffering:
-            self._chunks.reset()
-            self._log.info(
-                "Received unexpected %s while buffering TransitionChunks", type(message).__name__
-            )
-        if type(message) is Transition:
-            self._report_large_transition(message, length, now, debug)
-        return message
+        else:
+            if self._chunks.buffering:
+                self._chunks.reset()
+                self._log.info(
+                    "Received unexpected %s while buffering TransitionChunks",
+                    type(message).__name__,
+                )
+            if type(message) is not Transition:
+                return message
+            transition = message
+        skew, server_ts = transition.client_clock_skew, transition.server_ts
+        if skew is not None and server_ts is not None:
+            # docs/manager.md#large-transitions, with the common case inline: nothing to say.
+            # Always finite: decoding bounds both fields to 64 bits (an i64 skew, a
+            # non-negative i64 server_ts), so even absurd values cannot overflow here.
+            transit_ms = (self._epoch_at_zero + now) * 1000 - skew - server_ts / 1e6
+            if (
+                debug
+                or length > _LARGE_TRANSITION_CHARS
+                or transit_ms > _SLOW_TRANSITION_MS
+                or (self._config.report_debug_info and transit_ms > _DEBUG_EVENT_TRANSIT_MS)
+            ):
+                self._report_large_transition(length, transit_ms, debug)
+        return transition
 
     def message_handled(self, synced_past_last_reconnect: bool) -> None:
         """``on_message`` answered; a synced session resets the backoff.
 
         See docs/manager.md#receive.
         """
-        if synced_past_last_reconnect and self._retries:
-            self._retries = 0
+        if synced_past_last_reconnect and self.retries:
+            self.retries = 0
             self._actions.append(StateChanged())  # only a real change: this runs per message
 
     def socket_closed(self, attempt: int, code: int, reason: str, now: float) -> None:
@@ -566,6 +594,7 @@ class ManagerCore:
         if (old_label, event, new_label) not in TRANSITIONS:
             raise RuntimeError(f"bug: {old_label} --{event}--> {new_label} is not in TRANSITIONS")
         self._state = new
+        self.current_attempt = new.attempt if isinstance(new, _HAS_SOCKET) else None
         self._log.debug("socket state changed: %s, paused: %s", new.name, _paused_text(new))
         self._actions.append(StateChanged())
 
@@ -578,8 +607,8 @@ class ManagerCore:
         self._actions.append(OpenSocket(self._attempt))
 
     def _schedule_reconnect(self, reason_class: str, now: float) -> None:
-        delay = next_backoff(reason_class, self._retries, self._rand, self._config.backoff)
-        self._retries += 1
+        delay = next_backoff(reason_class, self.retries, self._rand, self._config.backoff)
+        self.retries += 1
         self._set_state(Disconnected(reconnect_at=now + delay), "lost")
         self._log.info("Attempting reconnect in %dms", round(delay * 1000))
 
@@ -603,27 +632,13 @@ class ManagerCore:
     def _epoch_ms(self, now: float) -> int:
         return round((self._epoch_at_zero + now) * 1000)
 
-    def _report_large_transition(
-        self, transition: Transition, length: int, now: float, debug: bool
-    ) -> None:
+    def _report_large_transition(self, length: int, transit_ms: float, debug: bool) -> None:
         """Warn about huge or slow transitions, optionally tell the server.
 
-        See docs/manager.md#large-transitions.
+        See docs/manager.md#large-transitions. ``frame_received`` calls this
+        only when there is something to say.
         """
-        skew, server_ts = transition.client_clock_skew, transition.server_ts
-        if skew is None or server_ts is None:
-            return
-        # Always finite: decoding bounds both fields to 64 bits (an i64 skew, a
-        # non-negative i64 server_ts), so even absurd values cannot overflow here.
-        transit_ms = (self._epoch_at_zero + now) * 1000 - skew - server_ts / 1e6
         report = self._config.report_debug_info and transit_ms > _DEBUG_EVENT_TRANSIT_MS
-        if (
-            length <= _LARGE_TRANSITION_CHARS
-            and transit_ms <= _SLOW_TRANSITION_MS
-            and not report
-            and not debug
-        ):
-            return  # the common case: nothing to say, so no text is built
         megabytes = f"{round(length / 10_000) / 100}MB"
         if debug:
             seconds = transit_ms / 1000

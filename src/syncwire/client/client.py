@@ -69,6 +69,10 @@ __all__ = ["STATE_BACKLOG", "Client", "ClientConnectionState", "Subscription"]
 STATE_BACKLOG: Final = 1024
 """Connection states a slow reader of ``connection_states()`` may fall behind by."""
 
+# The two answers on_message gives, made once (the manager only reads them).
+_SYNCED: Final = OnMessageResponse(has_synced_past_last_reconnect=True)
+_NOT_SYNCED: Final = OnMessageResponse(has_synced_past_last_reconnect=False)
+
 
 @dataclass(frozen=True, slots=True)
 class ClientConnectionState:
@@ -139,6 +143,8 @@ class Client(AsyncResource):
         self._url = sync_url(url)
         self._session_id = str(uuid.uuid4())
         self._max_observed_timestamp: int | None = None
+        self._synced = True
+        """Caught up with everything re-sent at the last open (an idle client is)."""
         self._state = LocalState()
         self._remote = RemoteQuerySet()
         self._requests = RequestManager()
@@ -237,7 +243,8 @@ class Client(AsyncResource):
         ``unsubscribe()`` (or use ``async with``) when done.
         """
         self._check_callable()
-        query, modification = self._state.subscribe(name, _checked_args(args))
+        checked, args_json = _checked_args_json(args)
+        query, modification = self._state.subscribe(name, checked, args_json)
         if modification is not None:
             self._send(modification)
         mailbox: Mailbox[QueryResult] = Mailbox(
@@ -366,6 +373,7 @@ class Client(AsyncResource):
         self._send(query_set)
         for request in self._requests.restart():
             self._send(request)
+        self._synced = False  # the next message's answer asks the request and query sets
         self._publish_state()
 
     def _on_resume(self) -> None:
@@ -377,46 +385,66 @@ class Client(AsyncResource):
 
     def _on_message(self, message: ServerMessage) -> OnMessageResponse:
         if self._ended is not None:
-            return OnMessageResponse(has_synced_past_last_reconnect=False)  # closing
-        match message:
-            case Transition():
-                self._on_transition(message)
-            case MutationResponse() | ActionResponse():
-                self._on_response(message)
-            case AuthError():
-                self._auth.on_auth_error(message)
-            case FatalError():
-                self._log.error("the server ended the session: %s", message.error)
-                self._end(FatalServerError(message.error))
-            case Ping():
-                pass
-        return OnMessageResponse(
+            return _NOT_SYNCED  # closing
+        # A Transition is nearly every message: one type test, not a match.
+        if type(message) is Transition:
+            self._on_transition(message)
+        else:
+            match message:
+                case MutationResponse() | ActionResponse():
+                    self._on_response(message)
+                case AuthError():
+                    self._auth.on_auth_error(message)
+                case FatalError():
+                    self._log.error("the server ended the session: %s", message.error)
+                    self._end(FatalServerError(message.error))
+                case Ping():
+                    pass
+        if self._synced:
+            return _SYNCED
+        # Once caught up, the session stays so until the next open re-sends
+        # everything (docs/client.md#on-open): only _on_open clears the flag.
+        self._synced = (
             self._requests.has_synced_past_last_reconnect()
             and self._state.has_synced_past_last_reconnect()
         )
+        return _SYNCED if self._synced else _NOT_SYNCED
 
     def _on_transition(self, transition: Transition) -> None:
+        """The hot path: one call per Transition, kept free of allocations it can skip."""
         changed = self._remote.transition(transition)  # ProtocolError: the manager resyncs
         end_version = transition.end_version
-        self._observe(end_version.ts)
-        if end_version.identity != transition.start_version.identity:
+        ts = end_version.ts
+        observed = self._max_observed_timestamp
+        if observed is None or ts > observed:
+            self._max_observed_timestamp = ts
+        identity = end_version.identity
+        if identity != transition.start_version.identity:
             self._auth.on_transition(transition)
-            end = end_version.identity
-            if end > transition.start_version.identity and end >= self._state.identity_version:
+            if (
+                identity > transition.start_version.identity
+                and identity >= self._state.identity_version
+            ):
                 self._state.mark_auth_confirmed()
-        self._state.transition(transition)
-        results, subscriptions = self._remote.results, self._subscriptions
-        for modification in transition.modifications:
-            if not isinstance(modification, QueryRemoved) and modification.log_lines:
-                query = self._state.query(modification.query_id)
-                if query is not None:
-                    log_function_lines(FUNCTION_LOGGER, "Q", query.udf_path, modification.log_lines)
-        for query_id in changed:
-            for mailbox in subscriptions.get(query_id, {}).values():
-                mailbox.put(results[query_id])
-        if self._requests:
-            self._requests.remove_completed(end_version.ts)
-        self._publish_state()
+        if self._state.transition(transition):  # some modification carries log lines
+            for modification in transition.modifications:
+                if not isinstance(modification, QueryRemoved) and modification.log_lines:
+                    query = self._state.query(modification.query_id)
+                    if query is not None:
+                        log_function_lines(
+                            FUNCTION_LOGGER, "Q", query.udf_path, modification.log_lines
+                        )
+        if changed:
+            results, subscriptions = self._remote.results, self._subscriptions
+            for query_id in changed:
+                subscribers = subscriptions.get(query_id)
+                if subscribers:
+                    result = results[query_id]
+                    for mailbox in subscribers.values():
+                        mailbox.put(result)
+        self._requests.remove_completed(ts)
+        if self._state_streams:
+            self._publish_state()
 
     def _on_response(self, response: MutationResponse | ActionResponse) -> None:
         if isinstance(response, MutationResponse) and response.success and response.ts is not None:
@@ -695,9 +723,15 @@ class _StateStream:
 
 def _checked_args(args: Mapping[str, ConvexValue] | None) -> Mapping[str, ConvexValue]:
     """Arguments as Convex wants them, checked now so that a bad one fails the call."""
+    return _checked_args_json(args)[0]
+
+
+def _checked_args_json(
+    args: Mapping[str, ConvexValue] | None,
+) -> tuple[Mapping[str, ConvexValue], JSONValue]:
+    """``_checked_args``, and the args' JSON form the check computed (a query's key)."""
     if args is None:
-        return {}
-    if not isinstance(args, Mapping):
+        args = {}
+    elif not isinstance(args, Mapping):
         raise TypeError(f"args must be a dict, not {type(args).__name__}")
-    convex_to_json(dict(args))  # raises TypeError/ValueError naming the bad field
-    return args
+    return args, convex_to_json(dict(args))  # raises TypeError/ValueError naming the bad field

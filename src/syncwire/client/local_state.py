@@ -21,6 +21,7 @@ from syncwire.protocol import JSONValue
 from syncwire.protocol import ModifyQuerySet
 from syncwire.protocol import QueryAdd
 from syncwire.protocol import QueryRemove
+from syncwire.protocol import QueryRemoved
 from syncwire.protocol import Transition
 from syncwire.protocol import canonicalize_udf_path
 from syncwire.protocol import convex_to_json
@@ -28,6 +29,8 @@ from syncwire.protocol import convex_to_json
 __all__ = ["LocalQuery", "LocalState"]
 
 _encode_json = msgspec.json.Encoder().encode
+_PATHS_KEPT = 1024
+"""Canonical paths remembered (an application calls a bounded set of functions)."""
 
 
 @dataclass(slots=True)
@@ -39,7 +42,9 @@ class LocalQuery:
     """Canonical (``module:function``)."""
     args: Mapping[str, ConvexValue]
     token: str
-    """Path and args as one string: the key that makes subscribers share the query."""
+    """Path and args as one string: the key that makes subscribers share the query.
+
+    The canonical path, NUL, the args as JSON (``convex_to_json``)."""
     subscribers: int = 1
     journal: str | None = None
 
@@ -84,19 +89,30 @@ class LocalState:
     """Queries re-sent at the last restart that the server has not answered yet."""
     _outstanding_auth: bool = False
     """Auth re-sent at the last restart that the server has not confirmed yet."""
+    _paths: dict[str, str] = field(default_factory=dict)
+    """Canonical paths by the path given: computed once, and one string for all
+    the queries of a function (10,000 subscriptions to it hold one copy)."""
 
     # -- queries ------------------------------------------------------------------
 
     def subscribe(
-        self, udf_path: str, args: Mapping[str, ConvexValue]
+        self, udf_path: str, args: Mapping[str, ConvexValue], args_json: JSONValue = None
     ) -> tuple[LocalQuery, ModifyQuerySet | None]:
         """Add a subscriber; a new query yields the ModifyQuerySet that adds it.
 
         ``args`` are checked here (``convex_to_json`` raises for values Convex
         cannot hold), so a bad argument fails the call, not a later send.
+        ``args_json``: ``convex_to_json(dict(args))`` if the caller has it
+        already (the args were checked then): it is not converted twice.
         """
-        path = canonicalize_udf_path(udf_path)
-        token = _query_token(path, args)
+        path = self._paths.get(udf_path)
+        if path is None:
+            path = canonicalize_udf_path(udf_path)
+            if len(self._paths) < _PATHS_KEPT:
+                self._paths[udf_path] = path
+        if args_json is None:
+            args_json = convex_to_json(dict(args))
+        token = path + "\x00" + _encode_json(args_json).decode()
         query = self._by_token.get(token)
         if query is not None:
             query.subscribers += 1
@@ -208,21 +224,24 @@ class LocalState:
         self._pending_modifications.clear()
         return authenticate, self._next_query_set(changes) if changes else None
 
-    def transition(self, transition: Transition) -> None:
-        """Note answered queries and their journals."""
+    def transition(self, transition: Transition) -> bool:
+        """Note answered queries and their journals; ``True`` if a modification
+        carries function log lines (the caller logs them)."""
         outstanding = self._outstanding_queries
+        log_lines = False
         for modification in transition.modifications:
-            query_id = modification.query_id
-            outstanding.discard(query_id)
-            journal = getattr(modification, "journal", None)
-            if journal is not None and (query := self._by_id.get(query_id)) is not None:
+            if outstanding:
+                outstanding.discard(modification.query_id)
+            if isinstance(modification, QueryRemoved):
+                continue
+            if modification.log_lines:
+                log_lines = True
+            journal = modification.journal
+            query = self._by_id.get(modification.query_id) if journal is not None else None
+            if query is not None:
                 query.journal = journal
+        return log_lines
 
     def has_synced_past_last_reconnect(self) -> bool:
         """Every query and the auth re-sent at the last restart are answered."""
         return not self._outstanding_queries and not self._outstanding_auth
-
-
-def _query_token(udf_path: str, args: Mapping[str, ConvexValue]) -> str:
-    """A query's identity: its canonical path and its args as JSON (key order counts)."""
-    return udf_path + "\x00" + _encode_json(convex_to_json(dict(args))).decode()

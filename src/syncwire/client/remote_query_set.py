@@ -35,18 +35,19 @@ class QueryResult:
 
     __slots__ = ("_value", "_wire", "error")
 
-    def __init__(self, value: object = None, error: SyncwireError | None = None) -> None:
+    def __init__(
+        self, value: object = None, error: SyncwireError | None = None, wire: JSONValue = None
+    ) -> None:
         """``error``: the query's ``FunctionError`` (or, in the blocking client's
-        hub, the ``AuthenticationError`` that stopped it)."""
+        hub, the ``AuthenticationError`` that stopped it). ``wire``: for
+        ``from_wire`` only (``value`` is then ``_NOT_YET``)."""
         self._value = value
-        self._wire: JSONValue = None
+        self._wire = wire
         self.error = error
 
     @classmethod
     def from_wire(cls, wire: JSONValue) -> QueryResult:
-        result = cls(_NOT_YET)
-        result._wire = wire
-        return result
+        return cls(_NOT_YET, None, wire)
 
     def __repr__(self) -> str:
         return f"<QueryResult {'error' if self.error is not None else 'value'}>"
@@ -89,9 +90,10 @@ class RemoteQuerySet:
         results = self.results
         for modification in transition.modifications:
             query_id = modification.query_id
-            if isinstance(modification, QueryUpdated):
-                results[query_id] = QueryResult.from_wire(modification.value)
-            elif isinstance(modification, QueryFailed):
+            if type(modification) is QueryUpdated:
+                # QueryResult.from_wire, without the classmethod's extra call (per Transition).
+                results[query_id] = QueryResult(_NOT_YET, None, modification.value)
+            elif type(modification) is QueryFailed:
                 error = function_error(modification.error_message, modification.error_data)
                 results[query_id] = QueryResult(error=error)
             else:

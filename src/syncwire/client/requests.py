@@ -50,11 +50,14 @@ class _Request:
 class RequestManager:
     """Requests by requestId, in the order they were made."""
 
-    __slots__ = ("_older_than_restart", "_requests")
+    __slots__ = ("_completed", "_older_than_restart", "_requests")
 
     def __init__(self) -> None:
         self._requests: dict[int, _Request] = {}
         self._older_than_restart: set[int] = set()
+        self._completed = 0
+        """Mutations answered and waiting for a covering Transition: while there are
+        none, ``remove_completed`` (called on every Transition) costs one test."""
 
     def request(
         self, message: Mutation | Action, settle: Settle, *, sent: bool, now: float
@@ -86,6 +89,8 @@ class RequestManager:
         if isinstance(response, MutationResponse) and response.success:
             # Held until a Transition covers ``ts``; a re-sent mutation's second
             # answer carries the same result.
+            if request.status is not _Status.COMPLETED:
+                self._completed += 1
             request.status, request.ts = _Status.COMPLETED, response.ts or 0
             request.result = result
             return request.message.udf_path
@@ -94,11 +99,14 @@ class RequestManager:
         return request.message.udf_path
 
     def _finish(self, request_id: int) -> None:
-        del self._requests[request_id]
+        if self._requests.pop(request_id).status is _Status.COMPLETED:
+            self._completed -= 1
         self._older_than_restart.discard(request_id)
 
     def remove_completed(self, ts: int) -> None:
         """Deliver the mutations whose effects are visible at ``ts``."""
+        if not self._completed:
+            return
         done = [
             request_id
             for request_id, request in self._requests.items()
@@ -152,6 +160,7 @@ class RequestManager:
         requests = list(self._requests.values())
         self._requests.clear()
         self._older_than_restart.clear()
+        self._completed = 0
         for request in requests:
             if request.status is _Status.COMPLETED:
                 request.settle(request.result, None)
@@ -163,6 +172,7 @@ class RequestManager:
         requests = list(self._requests.values())
         self._requests.clear()
         self._older_than_restart.clear()
+        self._completed = 0
         for request in requests:
             request.settle(None, error)
 

@@ -348,6 +348,32 @@ async def test_the_backoff_resets_only_once_everything_resent_is_answered() -> N
         sub.unsubscribe()
 
 
+async def test_every_reopen_asks_again_whether_the_session_caught_up() -> None:
+    """Synced once, a later reconnect is not synced until its re-sent query is answered."""
+    async with client_on_fake() as h:
+        client = h.client
+
+        def retries() -> int:
+            return client.connection_state().connection.connection_retries
+
+        first, sub = await h.open_subscribed("a:one")
+        first.server.close(1013, "SubscriptionsWorkerFullError")
+        second = await h.open()
+        second.transition(updated(0, 1), query_set=1)
+        await h.settle()
+        assert retries() == 0, "the re-sent query is answered: synced"
+        second.server.close(1013, "SubscriptionsWorkerFullError")
+        third = await h.open()
+        assert retries() == 1
+        third.transition(query_set=1)  # the query set, but not yet the query's value
+        await h.settle()
+        assert retries() == 1, "the query re-sent on this socket is still unanswered"
+        third.transition(updated(0, 2))
+        await h.settle()
+        assert retries() == 0
+        sub.unsubscribe()
+
+
 async def test_an_idle_client_is_synced_at_once() -> None:
     async with client_on_fake() as h:
         first = await h.open()
