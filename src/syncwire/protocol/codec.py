@@ -49,6 +49,7 @@ from syncwire.protocol.messages import WireArgs
 from syncwire.protocol.messages import WireU64
 from syncwire.protocol.messages import args_from_wire
 from syncwire.protocol.messages import dec_hook
+from syncwire.protocol.messages import server_dec_hook
 from syncwire.protocol.values import JSONValue
 from syncwire.protocol.values import convex_to_json
 from syncwire.protocol.values import decode_u64
@@ -71,7 +72,7 @@ _GC_PAUSE_FROM: Final = 1_000_000
 
 
 _SERVER_DECODER: Final[msgspec.json.Decoder[ServerMessage]] = msgspec.json.Decoder(
-    ServerMessage, dec_hook=dec_hook
+    ServerMessage, dec_hook=server_dec_hook
 )
 _CLIENT_DECODER: Final[msgspec.json.Decoder[ClientMessage]] = msgspec.json.Decoder(
     ClientMessage, dec_hook=dec_hook
