@@ -12,7 +12,10 @@ Attributes are snake_case; on the wire they are camelCase (``request_id`` ↔
 * Function results, query values and ``error_data`` in server messages stay in
   their JSON form (``JSONValue``), exactly as the official client's
   ``parseServerMessage`` leaves them: a 20 MB Transition is decoded in C, and
-  ``json_to_convex`` is applied by whoever reads a value.
+  ``json_to_convex`` is applied by whoever reads a value. In a frame of 1 MB or
+  more, a query result or function result with no ``$``-field is converted as
+  it is decoded (its numbers are then ``float``, equal to the JSON ones), and
+  ``json_to_convex`` hands it back at once (``codec._settle_values``).
 * An optional field whose value is ``None`` is left out of the frame; fields the
   protocol types as nullable (``journal``, ``last_close_reason``, …) are always
   written. ``error_data`` is the one field where a JSON ``null`` is data
