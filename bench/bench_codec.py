@@ -28,6 +28,14 @@ parsed), where the collector costs most. Frames of 64 KB and up are timed call
 by call, each ``str`` frame a fresh object: msgspec caches the UTF-8 form of a
 non-ASCII ``str`` on the object, so reusing one would flatter it.
 
+"Decode to Python values" is what a client does with a query result: the
+frame to the Convex value in the application's hands (``parse_server_message``
+and ``json_to_convex``), on Transitions of flat documents (``_id``,
+``_creationTime``, ``author``, ``body``, an integral ``n``) of 5 and 20 MB,
+against ``json.loads`` alone and ``json.loads`` (numbers as ``float``, all it
+takes) with the official ``convex`` package's Python ``json_to_convex``; with
+the peak of traced memory of one call.
+
 The full run (not ``--quick``) also measures the 20 MB frame *all-in*: parse it,
 keep the last two results, allocate 200,000 small dicts, five times over; the
 same loop without a parser is the allocation baseline to subtract. This is where
@@ -45,12 +53,14 @@ import random
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
 from typing import Final
+from typing import cast
 
 import msgspec
 
@@ -66,6 +76,7 @@ from syncwire.protocol import Transition
 from syncwire.protocol import encode_client_message
 from syncwire.protocol import encode_server_message
 from syncwire.protocol import encode_u64
+from syncwire.protocol import json_to_convex
 from syncwire.protocol import parse_server_message
 
 SEED: Final = 20240521
@@ -147,6 +158,29 @@ class _DataMaker:
             "seq": {"$integer": _int64(rng.getrandbits(62))},
         }
 
+    def flat_document(self) -> dict[str, Any]:
+        """A document as most tables hold them: no nesting, no special value."""
+        self._time_ms += self._rng.uniform(0.5, 2_000.0)
+        return {
+            "_creationTime": round(self._time_ms, 3),
+            "_id": self.convex_id(),
+            "author": self.convex_id(),
+            "body": self.text(4, 40),
+            "n": self._rng.randint(0, 500),
+        }
+
+    def flat_documents(self, target_bytes: int) -> list[dict[str, Any]]:
+        docs: list[dict[str, Any]] = []
+        size = 0
+        while size < target_bytes:
+            batch = [
+                self.flat_document()
+                for _ in range(max(1, min(2_000, (target_bytes - size) // 250)))
+            ]
+            size += len(_JSON_ENCODER.encode(batch).encode())
+            docs.extend(batch)
+        return docs
+
     def documents(self, target_bytes: int) -> list[dict[str, Any]]:
         """Documents whose JSON text adds up to about ``target_bytes``."""
         docs: list[dict[str, Any]] = []
@@ -224,6 +258,63 @@ def build_frames(quick: bool) -> list[Frame]:
         text = _JSON_ENCODER.encode(wire)
         frames.append(Frame(key, title, text, text.encode(), 2 if quick else rounds))
     return frames
+
+
+def build_value_frames(quick: bool) -> list[Frame]:
+    """Transitions of flat documents, for "Decode to Python values"."""
+    maker = _DataMaker(SEED + 1)
+    sizes = [("d", 1_200_000)] if quick else [("d", 5_000_000), ("e", 20_000_000)]
+    frames = []
+    for key, size in sizes:
+        text = _JSON_ENCODER.encode(maker.transition(maker.flat_documents(size)))
+        frames.append(
+            Frame(key, "Transition of flat documents", text, text.encode(), 2 if quick else 5)
+        )
+    return frames
+
+
+def _values_ours(data: bytes) -> list[object]:
+    """What the client does: parse, then ``json_to_convex`` of each query result."""
+    message = parse_server_message(data)
+    assert isinstance(message, Transition)
+    return [json_to_convex(m.value) for m in message.modifications]  # type: ignore[union-attr]
+
+
+def _official_json_to_convex() -> Callable[[Any], object] | None:
+    try:
+        from convex.values import json_to_convex as official  # optional: the official package
+    except ImportError:
+        return None
+    return cast(Callable[[Any], object], official)
+
+
+def value_candidates(frame: Frame) -> list[Candidate]:
+    candidates = [Candidate("json.loads(bytes)", json.loads, frame.data)]
+    official = _official_json_to_convex()
+    if official is not None:
+
+        def values_official(data: bytes) -> list[object]:
+            wire = json.loads(data, parse_int=float)  # it takes numbers as float only
+            return [official(m["value"]) for m in wire["modifications"]]
+
+        candidates.append(
+            Candidate("json.loads + convex.values.json_to_convex", values_official, frame.data)
+        )
+    candidates.append(Candidate("parse_server_message + json_to_convex", _values_ours, frame.data))
+    return candidates
+
+
+def peak_mib(cand: Candidate) -> float:
+    """The peak of traced memory during one call (untimed: tracing slows it down)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        result = cand.fn(cand.arg)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    del result
+    return peak / 2**20
 
 
 # --- timing ----------------------------------------------------------------
@@ -517,6 +608,11 @@ def _run_all(quick: bool) -> None:
         if nbytes >= _BIG_FROM:
             kept = measure_kept(parse_candidates(frame)[:2], nbytes, 2, 2)
         results.append(_ShapeResult(frame, parse[:4], parse[4:], encode, kept))
+    values: list[tuple[Frame, list[Timing], list[float]]] = []
+    for frame in build_value_frames(quick):
+        candidates = value_candidates(frame)
+        timings = measure(candidates, len(frame.data), frame.rounds, target_s)
+        values.append((frame, timings, [peak_mib(cand) for cand in candidates]))
     client_bytes, client = client_encode_candidates()
     client_timings = measure(client, client_bytes, 2 if quick else 7, target_s)
     # All costs included, on the 20 MB frame: full run only (about 45 s).
@@ -524,6 +620,18 @@ def _run_all(quick: bool) -> None:
 
     print("\n## Parse (GC enabled), baseline json.loads(bytes)\n")
     _print_table([(r.shape, r.parse) for r in results])
+
+    print("\n## Decode to Python values (GC enabled), baseline json.loads(bytes)\n")
+    _print_table([(f"({f.key}) {size_text(len(f.data))}", ts) for f, ts, _ in values])
+    print()
+    print_rows(
+        ("shape", "candidate", "ms (best)", "peak MiB (traced)"),
+        [
+            (f"({f.key}) {size_text(len(f.data))}", t.label, f"{t.best * 1e3:,.0f}", f"{p:,.1f}")
+            for f, ts, peaks in values
+            for t, p in zip(ts, peaks, strict=True)
+        ],
+    )
 
     print("\n## Encode (GC enabled), baseline json.dumps of the wire dict\n")
     encodes: list[tuple[str, Sequence[Timing]]] = [(r.shape, r.encode) for r in results]

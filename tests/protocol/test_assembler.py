@@ -9,6 +9,7 @@ from syncwire.protocol import ProtocolError
 from syncwire.protocol import Transition
 from syncwire.protocol import TransitionChunk
 from syncwire.protocol import encode_server_message
+from syncwire.protocol import parse_server_message
 from syncwire.protocol.chunks import TransitionChunkAssembler
 from syncwire.protocol.chunks import split_transition
 from syncwire.protocol.messages import StateVersion
@@ -63,6 +64,32 @@ def test_parts_that_join_into_another_message_are_refused() -> None:
         assert assembler.add(chunk) is None
     with pytest.raises(
         ProtocolError, match=r"^expected Transition after assembling chunks, got Ping$"
+    ):
+        assembler.add(last)
+    assert not assembler.in_progress
+
+
+def test_the_parts_are_read_with_their_length_in_characters() -> None:
+    text = _transition_text().replace('"modifications":[]', '"modifications":[],"x":"日本語👍"')
+    assembler = TransitionChunkAssembler()
+    *firsts, last = split_transition(text, 16, "t")
+    for chunk in firsts:
+        assembler.add(chunk)
+    assembled = assembler.add(last)
+    assert assembled is not None
+    assert assembled[1] == len(text)  # characters, not UTF-8 bytes
+    assert assembled[0] == parse_server_message(text)
+
+
+def test_parts_holding_a_lone_surrogate_are_refused_with_the_reason() -> None:
+    """Text no UTF-8 can hold (a lone surrogate, which a JSON escape can make)."""
+    text = '{"type":"Transition","x":"ab\ud800"}'
+    assembler = TransitionChunkAssembler()
+    first = TransitionChunk(chunk=text[:10], part_number=0, total_parts=2, transition_id="t")
+    last = TransitionChunk(chunk=text[10:], part_number=1, total_parts=2, transition_id="t")
+    assembler.add(first)
+    with pytest.raises(
+        ProtocolError, match=r"^malformed server message: a lone surrogate at index 28$"
     ):
         assembler.add(last)
     assert not assembler.in_progress

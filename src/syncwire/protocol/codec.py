@@ -16,9 +16,11 @@ import types
 from collections.abc import Mapping
 from typing import Annotated
 from typing import Any
+from typing import AnyStr
 from typing import Final
 from typing import Literal
 from typing import Union
+from typing import cast
 from typing import get_args
 from typing import get_origin
 
@@ -28,6 +30,7 @@ from msgspec import UnsetType
 
 from syncwire.errors import ProtocolError
 from syncwire.protocol.messages import Action
+from syncwire.protocol.messages import ActionResponse
 from syncwire.protocol.messages import Authenticate
 from syncwire.protocol.messages import AuthError
 from syncwire.protocol.messages import ClientMessage
@@ -37,18 +40,24 @@ from syncwire.protocol.messages import ModifyQuerySet
 from syncwire.protocol.messages import Mutation
 from syncwire.protocol.messages import MutationResponse
 from syncwire.protocol.messages import QueryAdd
+from syncwire.protocol.messages import QueryUpdated
 from syncwire.protocol.messages import ServerMessage
+from syncwire.protocol.messages import StateModification
 from syncwire.protocol.messages import StateVersion
 from syncwire.protocol.messages import Transition
 from syncwire.protocol.messages import WireArgs
 from syncwire.protocol.messages import WireU64
 from syncwire.protocol.messages import args_from_wire
 from syncwire.protocol.messages import dec_hook
+from syncwire.protocol.messages import server_dec_hook
+from syncwire.protocol.values import JSONValue
 from syncwire.protocol.values import convex_to_json
 from syncwire.protocol.values import decode_u64
 from syncwire.protocol.values import enc_hook
 from syncwire.protocol.values import encode_u64
 from syncwire.protocol.values import normalize_json
+from syncwire.protocol.values import settle_received
+from syncwire.protocol.values import was_settled
 
 __all__ = [
     "encode_client_message",
@@ -63,7 +72,7 @@ _GC_PAUSE_FROM: Final = 1_000_000
 
 
 _SERVER_DECODER: Final[msgspec.json.Decoder[ServerMessage]] = msgspec.json.Decoder(
-    ServerMessage, dec_hook=dec_hook
+    ServerMessage, dec_hook=server_dec_hook
 )
 _CLIENT_DECODER: Final[msgspec.json.Decoder[ClientMessage]] = msgspec.json.Decoder(
     ClientMessage, dec_hook=dec_hook
@@ -133,15 +142,82 @@ def _decode_without_gc(data: str | bytes) -> ServerMessage:
     collections mid-decode, two of them full: half the decode time on Python
     3.11 (docs/benchmarks.md). Nothing a decode creates can be garbage yet, so
     the pause loses nothing; the collector runs again as usual afterwards.
+
+    Its values are converted to their Convex form here too, still without the
+    collector (``_settle_values``).
     """
     paused = gc.isenabled()
     if paused:
         gc.disable()
     try:
-        return _SERVER_DECODER.decode(data)
+        message = _SERVER_DECODER.decode(data)
+        if type(message) in _SETTLED_TYPES and not _may_hold_special_values(data):
+            return _settle_values(message, data)
+        return message
     finally:
         if paused:
             gc.enable()
+
+
+_SETTLED_TYPES: Final = (Transition, MutationResponse, ActionResponse)
+"""The messages whose values the client converts with ``json_to_convex``."""
+
+
+def _settle_values(message: ServerMessage, data: str | bytes) -> ServerMessage:
+    """``message`` with its values (query results, function results) in Convex form.
+
+    In a large frame a value is converted where it lies, as it is decoded
+    (``settle_received``): the walk that ``json_to_convex`` would make later
+    builds a second copy of the whole value and costs several times the decode
+    itself. ``json_to_convex`` then hands a settled value back at once. A
+    settled value equals its JSON form, its numbers being ``float``;
+    ``encode_server_message`` writes it back as JSON (integral numbers as
+    integers, as the server wrote them). A value ``settle_received`` refuses
+    is left as it came, for ``json_to_convex`` to refuse when it is read.
+    """
+    if isinstance(message, Transition):
+        modifications: list[StateModification] = []
+        for modification in message.modifications:
+            if isinstance(modification, QueryUpdated):
+                value = settle_received(modification.value)
+                if value is None:
+                    return _SERVER_DECODER.decode(data)  # the values as they came
+                modification = msgspec.structs.replace(modification, value=value)
+            modifications.append(modification)
+        return msgspec.structs.replace(message, modifications=tuple(modifications))
+    response = cast(MutationResponse | ActionResponse, message)
+    if not response.success:  # the error message: a string
+        return message
+    result = settle_received(response.result)
+    if result is None:
+        return _SERVER_DECODER.decode(data)
+    return msgspec.structs.replace(response, result=result)
+
+
+def _may_hold_special_values(data: str | bytes) -> bool:
+    """Whether a field name in ``data`` may start with ``$``: a ``"$`` anywhere.
+
+    Special values (``{"$integer": …}``) need ``json_to_convex``'s full walk.
+    ``$`` is rare in a frame and found with ``memchr``; each one found is
+    checked for a quote before it. A string that starts with ``$`` counts too,
+    and so does anything that is not ``str`` or ``bytes`` (a ``memoryview``):
+    the frame then takes the full walk, which is always right. A name whose
+    ``$`` is escaped (``"\\u0024"``) escapes this scan, not ``settle_received``.
+    """
+    if type(data) is bytes:
+        return _quoted_dollar(data, b"$", b'"')
+    if type(data) is str:
+        return _quoted_dollar(data, "$", '"')
+    return True
+
+
+def _quoted_dollar(data: AnyStr, dollar: AnyStr, quote: AnyStr) -> bool:
+    at = data.find(dollar)
+    while at != -1:
+        if data[at - 1 : at] == quote:
+            return True
+        at = data.find(dollar, at + 1)
+    return False
 
 
 def parse_client_message(data: str | bytes) -> ClientMessage:
@@ -299,13 +375,29 @@ def _server_to_wire(message: ServerMessage) -> object:
             message,
             start_version=_version_to_wire(message.start_version),
             end_version=_version_to_wire(message.end_version),
+            modifications=tuple(map(_modification_to_wire, message.modifications)),
         )
+    if isinstance(message, MutationResponse | ActionResponse) and was_settled(message.result):
+        # A large frame's result, settled by the codec: its numbers as the server wrote them.
+        return _server_to_wire(msgspec.structs.replace(message, result=_unsettled(message.result)))
     if isinstance(message, MutationResponse) and message.ts is not None:
         return _wire_dict(message, ts=encode_u64(message.ts))
     if isinstance(message, AuthError) and message.auth_update_attempted is None:
         # As the backend writes it: baseVersion always, authUpdateAttempted when known.
         return {"type": "AuthError", "error": message.error, "baseVersion": message.base_version}
     return message
+
+
+def _modification_to_wire(modification: StateModification) -> object:
+    if isinstance(modification, QueryUpdated) and was_settled(modification.value):
+        return _wire_dict(modification, value=_unsettled(modification.value))
+    return modification
+
+
+def _unsettled(value: JSONValue) -> JSONValue:
+    """A value settled by the codec (``_settle_values``) as JSON again: integral
+    numbers as integers, as the server wrote them (and as JavaScript writes them)."""
+    return normalize_json(value)
 
 
 # --- why a frame was refused -------------------------------------------------

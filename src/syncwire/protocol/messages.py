@@ -12,7 +12,10 @@ Attributes are snake_case; on the wire they are camelCase (``request_id`` ↔
 * Function results, query values and ``error_data`` in server messages stay in
   their JSON form (``JSONValue``), exactly as the official client's
   ``parseServerMessage`` leaves them: a 20 MB Transition is decoded in C, and
-  ``json_to_convex`` is applied by whoever reads a value.
+  ``json_to_convex`` is applied by whoever reads a value. In a frame of 1 MB or
+  more, a query result or function result with no ``$``-field is converted as
+  it is decoded (its numbers are then ``float``, equal to the JSON ones), and
+  ``json_to_convex`` hands it back at once (``codec._settle_values``).
 * An optional field whose value is ``None`` is left out of the frame; fields the
   protocol types as nullable (``journal``, ``last_close_reason``, …) are always
   written. ``error_data`` is the one field where a JSON ``null`` is data
@@ -24,6 +27,7 @@ Attributes are snake_case; on the wire they are camelCase (``request_id`` ↔
 
 from __future__ import annotations
 
+import binascii
 import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -120,8 +124,14 @@ class _Message(
     rename="camel",
     omit_defaults=True,
     tag_field="type",
+    gc=False,
 ):
     """Common configuration: immutable, camelCase on the wire, tagged by ``type``.
+
+    Messages are not tracked by the cyclic garbage collector (``gc=False``):
+    one is never part of a reference cycle (nothing a message holds refers back
+    to a message), and a Transition decodes about 10 % faster and leaves the
+    collector less to walk.
 
     Decoding checks every field's type (in C). Construction from Python does
     not re-check types, for speed; the codec checks integer fields (type and
@@ -146,15 +156,26 @@ def dec_hook(kind: type, value: object) -> object:
         return args_from_wire(value)
     # Otherwise WireU64, the only other wire form the messages declare (a test
     # checks that): the common case, two per Transition, with no further test.
-    if type(value) is not str:
-        raise TypeError("a u64 travels as base64 text")
-    return _decode_u64_text(value)
+    return server_dec_hook(kind, value)
 
 
 @functools.lru_cache(maxsize=64)
-def _decode_u64_text(text: str) -> int:
-    """``decode_u64``, remembered: each Transition's start ``ts`` is the last end ``ts``."""
-    return decode_u64(text)
+def server_dec_hook(kind: type, value: object) -> object:
+    """``dec_hook`` for server messages, whose only wire form is ``WireU64``; remembered.
+
+    Each Transition's start ``ts`` is the last one's end ``ts``: a hit costs no
+    Python call at all. A value that cannot be a key (an array where a u64
+    belongs) makes the cache raise ``TypeError``, as a wrong shape does.
+    """
+    if type(value) is not str:
+        raise TypeError("a u64 travels as base64 text")
+    try:  # the common case in C; anything else gets decode_u64's own checks and words
+        raw = binascii.a2b_base64(value, strict_mode=True)
+    except ValueError:
+        return decode_u64(value)
+    if len(raw) != 8:
+        return decode_u64(value)
+    return int.from_bytes(raw, "little")
 
 
 def args_from_wire(value: object) -> Mapping[str, ConvexValue]:
@@ -303,7 +324,7 @@ ClientMessage: TypeAlias = Connect | ModifyQuerySet | Mutation | Action | Authen
 # --- server → client (docs/protocol.md#server-messages) ---------------------
 
 
-class StateVersion(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class StateVersion(msgspec.Struct, frozen=True, kw_only=True, rename="camel", gc=False):
     """The server's view of the session: query set, identity and timestamp."""
 
     query_set: NonNegative

@@ -42,6 +42,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 from typing import Final
 from typing import TypeAlias
 from typing import TypeVar
@@ -557,6 +558,12 @@ def _from_json(value: object) -> ConvexValue:
                 raise
             failing = _first_failing(mapping.values(), _from_json)
             raise bad.at(f".{list(mapping)[failing]}") from None
+    # Last, so that they cost the common types nothing: values the codec has
+    # already converted (``settle_received``), given back as plain containers.
+    if type(value) is _SettledList:
+        return list(value)
+    if type(value) is _SettledDict:
+        return dict(value)
     raise _BadValue(ProtocolError, f"{_kind(value)} at {{path}} is not a JSON value")
 
 
@@ -584,6 +591,83 @@ def _special_from_json(key: str, inner: object) -> ConvexValue:
     raise _BadValue(
         ProtocolError, f"field name {key[:32]!r} at {{path}} starts with '$', which is reserved"
     )
+
+
+class _SettledList(list[JSONValue]):
+    """A received array the codec has already turned into its Convex form.
+
+    ``settle_received`` makes it; ``json_to_convex`` gives its items back in a
+    plain ``list`` at once, without walking them. It is a ``list`` to everyone
+    else (equal to the JSON array it came from).
+    """
+
+    __slots__ = ()
+
+
+class _SettledDict(dict[str, JSONValue]):
+    """A received object the codec has already turned into its Convex form (as ``_SettledList``)."""
+
+    __slots__ = ()
+
+
+def settle_received(value: JSONValue) -> JSONValue | None:
+    """``value`` turned into its Convex form in place, marked so; None if it is no plain one.
+
+    For the codec, on a value it has just decoded from a large frame, which
+    nothing else holds yet: numbers become ``float`` where they are, and every
+    field name is checked by the rules ``json_to_convex`` applies; no second
+    copy of the value is built. The outer array or object comes back as a
+    ``_SettledList`` or ``_SettledDict``, which ``json_to_convex`` hands back
+    without a walk. A scalar comes back as it is (``json_to_convex`` of one
+    costs nothing).
+
+    The caller makes sure no special value (``{"$integer": …}``) is expected
+    in ``value``; one found all the same, a field name Convex refuses, or a
+    value too deep gives None, and ``value`` may then be half converted: the
+    caller decodes its frame again and leaves the value to ``json_to_convex``,
+    which raises the very error it always raised, when the value is read.
+    """
+    try:
+        if type(value) is list:
+            _settle_list(value)
+            return _SettledList(value)
+        if type(value) is dict:
+            _settle_dict(value)
+            return _SettledDict(value)
+    except (_BadValue, RecursionError, OverflowError):
+        return None
+    return value
+
+
+def was_settled(value: object) -> bool:
+    """Whether ``value`` came from ``settle_received`` (the codec writes it back as JSON)."""
+    return type(value) is _SettledList or type(value) is _SettledDict
+
+
+def _settle_list(items: list[Any]) -> None:
+    # No cast() in these two: a call per item would cost as much as the rest.
+    for index, item in enumerate(items):
+        kind = type(item)
+        if kind is int:
+            items[index] = float(item)
+        elif kind is dict:
+            _settle_dict(item)
+        elif kind is list:
+            _settle_list(item)
+
+
+def _settle_dict(mapping: dict[str, Any]) -> None:
+    if not _VALID_FIELD_NAMES.issuperset(mapping):
+        for key in mapping:
+            _check_field_name(key, ProtocolError)  # a special value's $-key fails here too
+    for key, item in mapping.items():
+        kind = type(item)
+        if kind is int:
+            mapping[key] = float(item)  # the size stays: iterating goes on
+        elif kind is dict:
+            _settle_dict(item)
+        elif kind is list:
+            _settle_list(item)
 
 
 def _is_negative_zero(x: float) -> bool:
