@@ -75,20 +75,21 @@ def test_python_dash_m_runs_the_command_line() -> None:
 
 # --- the library without the command line's dependencies ------------------------------
 
-# Run first in a subprocess: `rich` (the `cli` extra) cannot be imported there, as in
-# an environment where only `pip install syncwire` ran. Never in this process.
+# Run first in a subprocess: `rich` (the `cli` extra) and `picows` (the `fast` extra)
+# cannot be imported there, as in an environment where only `pip install syncwire`
+# ran. Never in this process.
 WITHOUT_RICH = """
 import sys
 
 
-class NoRich:
+class NoExtras:
     def find_spec(self, name, path=None, target=None):
-        if name == "rich" or name.startswith("rich."):
+        if name.partition(".")[0] in ("rich", "picows"):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 
 
-sys.meta_path.insert(0, NoRich())
+sys.meta_path.insert(0, NoExtras())
 """
 
 LIBRARY_AT_WORK = """
@@ -107,7 +108,8 @@ async def main() -> None:
 
 
 asyncio.run(main())
-print(sorted(name for name in sys.modules if name.partition(".")[0] == "rich"))
+print(sorted(name for name in sys.modules if name.partition(".")[0] in ("rich", "picows")))
+print(type(syncwire.transport.default_transport(max_message_size=1, headers={})).__name__)
 """
 
 
@@ -121,13 +123,25 @@ def without_rich(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_library_imports_and_works_without_rich() -> None:
+def test_the_library_imports_and_works_without_its_extras() -> None:
     pytest.importorskip("rich")  # installed here: the subprocess is what lacks it
-    blocked = without_rich("import rich")
-    assert "ModuleNotFoundError: No module named 'rich'" in blocked.stderr
+    for extra in ("rich", "picows"):
+        blocked = without_rich(f"import {extra}")
+        assert f"ModuleNotFoundError: No module named '{extra}'" in blocked.stderr
     done = without_rich(LIBRARY_AT_WORK)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["1.0", "[]"]  # one message; rich never imported
+    # One message, neither extra imported, and the default transport is websockets'.
+    assert done.stdout.splitlines() == ["1.0", "[]", "WebSocketsTransport"]
+
+
+def test_the_fast_transport_is_the_default_when_installed() -> None:
+    pytest.importorskip("picows")
+    from syncwire.transport import default_transport
+    from syncwire.transport.picows import PicowsTransport
+
+    chosen = default_transport(max_message_size=1024, headers={"Convex-Client": "x"})
+    assert isinstance(chosen, PicowsTransport)
+    assert "max_message_size=1024" in repr(chosen)
 
 
 @pytest.mark.parametrize("args", [[], ["--version"], ["demo", "--quick"]])
@@ -194,7 +208,7 @@ def test_the_sdist_holds_every_path_the_makefile_uses(sdist: tarfile.TarFile) ->
     assert not missing, f"the sdist lacks what the Makefile uses: {missing}"
 
 
-def test_the_sdist_asks_for_rich_only_with_the_cli_extra(sdist: tarfile.TarFile) -> None:
+def test_the_sdist_asks_for_rich_and_picows_only_with_their_extras(sdist: tarfile.TarFile) -> None:
     [pkg_info] = [
         member
         for member in sdist.getmembers()
@@ -206,3 +220,6 @@ def test_the_sdist_asks_for_rich_only_with_the_cli_extra(sdist: tarfile.TarFile)
     assert "cli" in metadata.get_all("Provides-Extra", [])
     rich = [r for r in metadata.get_all("Requires-Dist", []) if r.startswith("rich")]
     assert rich == ["rich>=13; extra == 'cli'"]
+    assert "fast" in metadata.get_all("Provides-Extra", [])
+    picows = [r for r in metadata.get_all("Requires-Dist", []) if r.startswith("picows")]
+    assert picows == ["picows<3,>=2.3.1; extra == 'fast'"]

@@ -50,7 +50,7 @@ from syncwire.protocol import ServerMessage
 from syncwire.redaction import redact_url
 from syncwire.transport import Transport
 from syncwire.transport import TransportConnection
-from syncwire.transport import WebSocketsTransport
+from syncwire.transport import default_transport
 from syncwire.websocket_rules import CLOSE_ABNORMAL
 from syncwire.websocket_rules import DEFAULT_MAX_MESSAGE_SIZE
 
@@ -538,7 +538,7 @@ def _check_url(url: str) -> None:
 @functools.lru_cache(maxsize=8)
 def _default_transport(max_message_size: int) -> Transport:
     """One shared default transport per size limit: it holds configuration only."""
-    return WebSocketsTransport(
+    return default_transport(
         max_message_size=max_message_size,
         headers={"Convex-Client": f"syncwire-{__version__}"},
     )

@@ -9,8 +9,10 @@ a library's or the OS's message text never decides, and never appears
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import importlib.util
+import ipaddress
 import logging
 import math
 import platform
@@ -18,6 +20,7 @@ import socket
 import ssl as ssl_module
 import urllib.parse
 from collections.abc import Mapping
+from typing import Any
 from typing import Final
 
 from syncwire._version import __version__
@@ -34,6 +37,7 @@ __all__ = [
     "default_user_agent",
     "describe_os_error",
     "header_items",
+    "open_socket",
     "os_connect_cause",
     "warn_if_tls_weakened",
 ]
@@ -195,3 +199,44 @@ def os_connect_cause(exc: BaseException, where: str) -> str | None:
         name = errno.errorcode.get(exc.errno) if isinstance(exc.errno, int) else None
         return f"cannot connect to {where}" + (f" ({name})" if name else "")
     return None
+
+
+# --------------------------------------------------------------------------- sockets
+
+
+async def open_socket(host: str, port: int) -> socket.socket:
+    """A non-blocking TCP socket connected to ``host:port``, each address in turn.
+
+    A numeric address is used as it is: looking a name up runs in asyncio's
+    thread pool, which would start a thread for nothing. Cancelling closes the
+    socket being connected.
+    """
+    loop = asyncio.get_running_loop()
+    infos = _numeric(host, port) or await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    error: OSError | None = None
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            error = error or exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise error or OSError(f"no address for {host}")
+
+
+def _numeric(
+    host: str, port: int
+) -> list[tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]]:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return []
+    if ip.version == 6:
+        return [(socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port, 0, 0))]
+    return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]

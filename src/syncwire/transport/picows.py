@@ -99,6 +99,7 @@ from syncwire.transport.common import check_proxy
 from syncwire.transport.common import default_user_agent
 from syncwire.transport.common import describe_os_error
 from syncwire.transport.common import header_items
+from syncwire.transport.common import open_socket
 from syncwire.transport.common import os_connect_cause
 from syncwire.transport.common import warn_if_tls_weakened
 from syncwire.urls import host_port
@@ -875,7 +876,7 @@ class PicowsTransport:
         negotiation: list[BaseException] = []
 
         async def make_socket(target: WSParsedURL) -> socket.socket:
-            sock = await _open_socket(target.host, target.port)
+            sock = await open_socket(target.host, target.port)
             sockets.append(sock)
             return sock
 
@@ -939,27 +940,6 @@ class PicowsTransport:
         if self._default_ssl is None:
             self._default_ssl = ssl_module.create_default_context()
         return self._default_ssl
-
-
-async def _open_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket connected to ``host:port`` (each address in turn, as the OS orders them)."""
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    first_error: OSError | None = None
-    for family, type_, proto, _, address in infos:
-        sock = socket.socket(family, type_, proto)
-        try:
-            sock.setblocking(False)
-            await loop.sock_connect(sock, address)
-        except OSError as exc:
-            sock.close()
-            first_error = first_error or exc
-            continue
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-    raise first_error or OSError(f"no address for {host}")
 
 
 async def _reap(transport: WSTransport) -> None:

@@ -16,6 +16,8 @@ import socket
 import urllib.parse
 from typing import Final
 
+from syncwire.transport.common import open_socket
+
 __all__ = ["ProxyRefusedError", "open_tunnel"]
 
 _MAX_RESPONSE_HEAD: Final = 64 * 1024
@@ -40,7 +42,7 @@ async def open_tunnel(proxy: str, host: str, port: int) -> socket.socket:
     if parts.scheme.lower().startswith("socks"):
         return await _socks_tunnel(proxy, host, port)
     loop = asyncio.get_running_loop()
-    sock = await _open_socket(parts.hostname or "", parts.port or 80)
+    sock = await open_socket(parts.hostname or "", parts.port or 80)
     try:
         await loop.sock_sendall(sock, _connect_request(parts, host, port))
         status = await _read_status(loop, sock)
@@ -50,27 +52,6 @@ async def open_tunnel(proxy: str, host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
-
-
-async def _open_socket(host: str, port: int) -> socket.socket:
-    """A connected non-blocking TCP socket, trying each address the name resolves to."""
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    error: OSError | None = None
-    for family, kind, proto, _, address in infos:
-        sock = socket.socket(family, kind, proto)
-        sock.setblocking(False)
-        try:
-            await loop.sock_connect(sock, address)
-        except OSError as exc:
-            sock.close()
-            error = exc
-            continue
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-    raise error if error is not None else OSError(f"no address for {host}")
 
 
 def _connect_request(parts: urllib.parse.SplitResult, host: str, port: int) -> bytes:
