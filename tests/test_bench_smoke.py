@@ -18,6 +18,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.helpers import require_node
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
@@ -100,3 +102,24 @@ def test_bench_deflate_quick_runs_to_the_end_and_prints_its_report(
         assert re.search(rf"^\| loopback +\| {compression} +\| +\d", out, re.MULTILINE), out
     # The slow link is measured, or the row says why it could not be.
     assert re.search(r"^\| 10mbit \((tbf|skipped: .+)\) ", out, re.MULTILINE), out
+
+
+def test_bench_results_quick_runs_to_the_end_and_prints_its_report(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if importlib.util.find_spec("convex") is None:
+        pytest.skip("the official Python client (PyPI `convex`) is not installed")
+    require_node("the three-client benchmark (bench/bench_results.py)")
+    out = run_quick("bench_results", monkeypatch, capsys)
+    for heading in ("## Large results", "## Subscriptions at scale", "## Goals"):
+        assert heading in out
+    header = r"^\| work +\| [^|]+\| +syncwire \| +official Python \| +official JS \|$"
+    assert len(re.findall(header, out, re.MULTILINE)) == 2, out
+    # Every client has a figure in every cell: at quick sizes none fails or hits its cap.
+    figure = r" +[\d,.]+ ms[^|]*\| +[\d,.]+ ms[^|]*\| +[\d,.]+ ms[^|]* \|$"
+    assert len(re.findall(rf"^\| one [^|]+ result[^|]*\|[^|]+\|{figure}", out, re.MULTILINE)) == 3
+    rows = re.findall(
+        rf"^\| [\d,]+ subscriptions, all first values [^|]*\|[^|]+\|{figure}", out, re.MULTILINE
+    )
+    assert len(rows) == 2, out
+    assert_verdict_rows(out, ("large", "medium", "subscriptions"))
