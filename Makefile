@@ -57,13 +57,14 @@ coverage:
 install: $(UV) $(STAMP_NPM)
 	$(SYNC)
 
-bench: $(UV)
+bench: $(UV) $(STAMP_NPM)
 	$(SYNC) --group bench
 	$(BIN)/python bench/bench_codec.py
 	$(BIN)/python bench/bench_manager.py
 	$(BIN)/python bench/bench_devserver.py
 	$(BIN)/python bench/bench_client.py
 	$(BIN)/python bench/bench_deflate.py
+	$(BIN)/python bench/bench_results.py
 
 # The whole reliability suite, long tiers included; prints every figure
 # (docs/reliability.md quotes them with this command).
