@@ -110,6 +110,17 @@ def machine_text(versions: str, tail: str = "") -> str:
     )
 
 
+def transport_text() -> str:
+    """Which transport ``Client()`` runs on here, with its library's version."""
+    from importlib.metadata import version
+
+    from syncwire.transport import fast_transport_installed
+
+    if fast_transport_installed():
+        return f"default transport picows {version('picows')}"
+    return "default transport websockets (syncwire[fast] not installed)"
+
+
 def load_average() -> str:
     """A ``machine_text`` tail: the 1, 5 and 15 minute load averages."""
     return "; load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())

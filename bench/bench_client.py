@@ -136,6 +136,7 @@ from _harness import open_raw_websocket
 from _harness import percentile
 from _harness import print_rows
 from _harness import stop_server
+from _harness import transport_text
 from _harness import wait_for_stdin_to_close
 from syncwire.protocol import Connect
 from syncwire.protocol import JSONValue
@@ -1064,7 +1065,8 @@ def _official_version() -> str:
 def _machine() -> str:
     return machine_text(
         f"syncwire {version('syncwire')}, convex {_official_version()}, "
-        f"websockets {version('websockets')}, msgspec {msgspec.__version__}",
+        f"websockets {version('websockets')}, msgspec {msgspec.__version__}, "
+        f"{transport_text()}",
         load_average(),
     )
 

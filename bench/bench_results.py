@@ -115,6 +115,7 @@ from _harness import load_average
 from _harness import machine_text
 from _harness import print_rows
 from _harness import stop_server
+from _harness import transport_text
 from _harness import wait_for_stdin_to_close
 from syncwire.protocol import Connect
 from syncwire.protocol import JSONValue
@@ -773,7 +774,8 @@ def _machine() -> str:
         official = "not installed"
     return machine_text(
         f"syncwire {version('syncwire')}, PyPI convex {official}, npm convex "
-        f"{_npm_convex_version()}, Node {_node_version()}, websockets {version('websockets')}",
+        f"{_npm_convex_version()}, Node {_node_version()}, websockets {version('websockets')}, "
+        f"{transport_text()}",
         load_average(),
     )
 
