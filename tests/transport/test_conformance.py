@@ -522,6 +522,29 @@ async def test_unasked_extension_is_refused(make_transport: Make) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_plain_permessage_deflate_answer_is_accepted(make_transport: Make) -> None:
+    """The offer names no server window, so a server may accept it without one (RFC 7692
+    §7.1.2.1 would oblige it to answer a server_max_window_bits it was offered)."""
+
+    def accept_plainly(
+        connection: ServerConnection, request: Request, response: Response
+    ) -> Response | None:
+        response.headers["Sec-WebSocket-Extensions"] = "permessage-deflate"
+        return None
+
+    async def greet(ws: ServerConnection) -> None:
+        await ws.send("uncompressed, as permessage-deflate allows")
+        await ws.wait_closed()
+
+    async with websocket_server(greet, process_response=accept_plainly, compression=None) as server:
+        conn = await connect(make_transport, server.url)
+        assert await recv_text(conn) == "uncompressed, as permessage-deflate allows"
+        await close(conn)
+    (request,) = server.requests
+    assert "server_max_window_bits" not in request.headers["Sec-WebSocket-Extensions"]
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize(
     "url", ["http://127.0.0.1:1/", "https://example.com/", "127.0.0.1:80", "", "ws:/x"]
 )
