@@ -52,7 +52,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def expect_failure_where_lacking(item: pytest.Item) -> None:
     """``transport_needs(capability)`` on a kind without it: a strict xfail, which runs
-    the test (it must fail) and fails the run once the kind gains the capability."""
+    the test (it must fail) and fails the run once the kind gains the capability;
+    ``strict=False`` where the failure is a measurement near its goal."""
     callspec = getattr(item, "callspec", None)
     kind = callspec.params.get("transport_kind") if callspec is not None else None
     for mark in item.iter_markers("transport_needs"):
@@ -61,7 +62,8 @@ def expect_failure_where_lacking(item: pytest.Item) -> None:
         assert isinstance(kind, Kind), f"{item.nodeid}: transport_needs without transport_kind"
         if not kind.has(capability):
             reason = f"{kind.name} lacks {capability}: {kind.lacks[capability]}"
-            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
+            strict = bool(mark.kwargs.get("strict", True))
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=strict))
 
 
 @pytest.fixture(

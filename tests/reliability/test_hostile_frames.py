@@ -549,7 +549,8 @@ FLOOD_GOAL_MIB: Final = MAX_WRITE_BUFFER / 2**20 + 4
 
 @pytest.mark.asyncio
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
-@pytest.mark.transport_needs(READS_IN_BOUNDED_CHUNKS)
+# Not strict: picows' peak is near the goal (21-29 MiB seen), and may pass some runs.
+@pytest.mark.transport_needs(READS_IN_BOUNDED_CHUNKS, strict=False)
 async def test_an_unread_ping_flood_does_not_grow_memory(
     transport_kind: Kind, figure: Figure
 ) -> None:
