@@ -10,8 +10,8 @@ tested too.
 
 Controls make sure the test looks at the right data and can fail: the token is
 in the raw frames the server received, the DEBUG records of both the manager
-and the ``websockets`` frame log were captured, and the exception collector
-saw the exceptions the faults raise.
+and the transport's own log of the traffic were captured, and the exception
+collector saw the exceptions the faults raise. Run on every shipped transport.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ from syncwire.protocol import ProtocolError
 from syncwire.protocol import encode_server_message
 from syncwire.protocol import parse_client_message
 from syncwire.protocol import parse_server_message
-from syncwire.transport import WebSocketsTransport
-from syncwire.transport.websockets import LOGGER_NAME
 from tests.helpers import ExceptionTexts
 from tests.helpers import Recorder
 from tests.helpers import fragments
@@ -41,6 +39,7 @@ from tests.manager.scripted_server import INACTIVITY
 from tests.manager.scripted_server import Session
 from tests.manager.scripted_server import scaled_manager
 from tests.manager.scripted_server import scripted_server
+from tests.transports import Kind
 
 LIMIT = 4096
 _ALPHABET = string.ascii_letters + string.digits + "-_"
@@ -63,6 +62,7 @@ def opened(recorder: Recorder, index: int) -> Callable[[], bool]:
 
 @pytest.mark.asyncio
 async def test_no_token_in_logs_exceptions_or_reprs(
+    transport_kind: Kind,
     every_logger_at_debug: pytest.LogCaptureFixture,
 ) -> None:
     token = sentinel_token()
@@ -90,7 +90,7 @@ async def test_no_token_in_logs_exceptions_or_reprs(
         await session.send(frame)
 
     recorder = Recorder(also_send=authenticate)
-    transport = WebSocketsTransport(max_message_size=LIMIT)
+    transport = transport_kind.make(max_message_size=LIMIT)
     with ExceptionTexts() as raised:
         async with scripted_server(internal_error, garbage, silent, oversized) as server:
             manager = scaled_manager(server.url, recorder, transport=transport).manager
@@ -124,12 +124,12 @@ async def test_no_token_in_logs_exceptions_or_reprs(
         message = parse_client_message(frame)
         assert isinstance(message, Authenticate)
         assert message.value == token
-    # ...the DEBUG records of the manager and of the websockets frame log were captured...
+    # ...the DEBUG records of the manager and the transport's log of the traffic (the
+    # Authenticate frame, by size, where the library logs frames) were captured...
     records = every_logger_at_debug.records
     messages = [record.getMessage() for record in records]
     assert any(f'"value":"...{token[-7:]}"' in m for m in messages if "Authenticate" in m)
-    frame_size = len(auth_frames[0].encode())
-    assert any(r.name == LOGGER_NAME and r.args == (f"TEXT [{frame_size} bytes]",) for r in records)
+    assert transport_kind.log_shows_traffic(records, auth_frames[0])
     # ...and the exception collector saw the faults' exceptions.
     assert {"ProtocolError", "ConnectionClosedError", "MessageTooLargeError"} <= raised.types, (
         raised.types

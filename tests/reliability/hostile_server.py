@@ -11,9 +11,10 @@ it arrived, when the fault was written, the close code the client sent and
 when the client ended the TCP connection.
 
 No tests live here: ``test_hostile_frames.py`` holds the cases' expectations.
-Run as ``python -m tests.reliability.hostile_server URL INACTIVITY WINDOW``, this
+Run as ``python -m tests.reliability.hostile_server URL INACTIVITY WINDOW KIND``, this
 module is instead the client side of a memory measurement (``probe``): a child
-process whose peak RSS belongs to one case alone.
+process whose peak RSS belongs to one case alone, on the transport named ``KIND``
+(``tests/transports.py``).
 """
 
 from __future__ import annotations
@@ -506,17 +507,20 @@ def _reset_peak() -> int:
     return _status_kib("VmRSS")
 
 
-async def probe(url: str, inactivity: float, window: float) -> None:
-    """The child's side of a memory measurement: a manager meets the hostile server.
+async def probe(url: str, inactivity: float, window: float, kind: str) -> None:
+    """The child's side of a memory measurement: a manager on the transport ``kind``
+    meets the hostile server.
 
     Prints one JSON line: the peak RSS growth (VmHWM, from just before connecting)
     and why the manager reconnected (``null`` if it did not). With ``window`` 0 it
     waits (bounded) for the reconnect; otherwise it watches for ``window`` seconds.
     """
     from tests.manager.scripted_server import scaled_manager  # the client side only
+    from tests.transports import kind_named
 
+    transport = kind_named(kind).make()  # configuration only: nothing is allocated yet
     baseline = _reset_peak()
-    recorder = scaled_manager(url, inactivity_threshold=inactivity)
+    recorder = scaled_manager(url, inactivity_threshold=inactivity, transport=transport)
     if window:
         await asyncio.sleep(window)
     else:
@@ -532,4 +536,4 @@ async def probe(url: str, inactivity: float, window: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(probe(sys.argv[1], float(sys.argv[2]), float(sys.argv[3])))
+    asyncio.run(probe(sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]))

@@ -33,9 +33,13 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from pathlib import Path
 from typing import IO
 from typing import Any
 from typing import Final
+
+ROOT: Final = Path(__file__).resolve().parents[2]
+"""The repository: peers run from here (``python -m tests...``)."""
 
 __all__ = [
     "CLIENT_IP",
@@ -231,6 +235,7 @@ class Link:
             bufsize=1,
             start_new_session=True,  # its own process group: killed as one
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            cwd=ROOT,  # where ``python -m tests...`` finds the tests package
         )
         peer = Peer(name, process, stderr)
         self.peers.append(peer)

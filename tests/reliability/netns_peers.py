@@ -2,9 +2,11 @@
 
 ``server``: a ``DevServer`` with the chat app plus ``big:get {bytes}`` (a
 string of that many bytes: one large Transition), Pings every
-``--ping-interval``. ``client``: a ``syncwire.Client`` subscribed to one
+``--ping-interval``. ``client``: a ``syncwire.Client`` on the transport named
+by ``--transport`` (a kind in ``tests/transports.py``), subscribed to one
 query, reading commands on stdin: ``send BODY`` runs ``messages:send``,
-``watch NAME ARGS_JSON`` subscribes to one more query mid-stream.
+``watch NAME ARGS_JSON`` subscribes to one more query mid-stream. Run with
+``python -m tests.reliability.netns_peers`` from the repository.
 
 Both print JSON events on stdout, one per line, stamped with
 ``time.monotonic()`` (the event loop's clock, shared by every process on the
@@ -39,8 +41,10 @@ from syncwire.devserver.context import QueryCtx
 from syncwire.devserver.example import chat_app
 from syncwire.errors import TransportError
 from syncwire.protocol import ConvexValue
+from syncwire.transport import Transport
 from syncwire.transport import TransportConnection
-from syncwire.transport import WebSocketsTransport
+from tests.transports import KINDS
+from tests.transports import kind_named
 
 
 def emit(ev: str, **fields: Any) -> None:
@@ -143,10 +147,10 @@ class StampedConnection:
 
 
 class StampedTransport:
-    """The default transport, with every connection attempt and frame stamped."""
+    """A transport, with every connection attempt and frame stamped."""
 
-    def __init__(self) -> None:
-        self._inner = WebSocketsTransport()
+    def __init__(self, inner: Transport) -> None:
+        self._inner = inner
         self._attempts = 0
 
     async def connect(self, url: str) -> TransportConnection:
@@ -182,7 +186,7 @@ async def run_client(args: argparse.Namespace) -> None:
     lines = _stdin(asyncio.get_running_loop())
     async with Client(
         args.url,
-        transport=StampedTransport(),
+        transport=StampedTransport(kind_named(args.transport).make()),
         inactivity_threshold=args.threshold,
         backoff=policy,
     ) as client:
@@ -258,6 +262,7 @@ def main() -> None:
     client.add_argument("--args", default="{}", help="the query's args, as JSON")
     client.add_argument("--backoff", type=float, default=0.1)
     client.add_argument("--max-backoff", type=float, default=0.5)
+    client.add_argument("--transport", choices=[kind.name for kind in KINDS], default="websockets")
     args = parser.parse_args()
     if args.role == "server":
         asyncio.run(serve(args.host, args.port, args.ping_interval, args.lifetime))

@@ -5,8 +5,8 @@ never send: bad UTF-8, reserved opcodes and RSV bits, a masked server frame,
 broken control frames, an orphan continuation, bad close frames, a declared
 length of 2^63, a truncated frame, broken handshakes, a permessage-deflate
 bomb, floods of fragments and pings. For each, on real loopback sockets with
-the default transport (its close timeout scaled down like the thresholds), the
-``WebSocketManager``:
+every shipped transport in turn (``tests/transports.py``; its close timeout
+scaled down like the thresholds), the ``WebSocketManager``:
 
 - does not crash: nothing escapes, asyncio logs no error (the autouse fixture
   in ``tests/conftest.py``), the manager logs no "unexpected error";
@@ -54,7 +54,6 @@ from syncwire.protocol import MutationResponse
 from syncwire.protocol import ServerMessage
 from syncwire.protocol import encode_server_message
 from syncwire.protocol import parse_client_message
-from syncwire.transport import WebSocketsTransport
 from syncwire.transport.common import MAX_FRAGMENTS
 from syncwire.transport.common import MAX_WRITE_BUFFER
 from tests.helpers import Recorder
@@ -83,6 +82,8 @@ from tests.reliability.hostile_server import hostile_server
 from tests.reliability.hostile_server import inflated_size
 from tests.reliability.hostile_server import silent
 from tests.reliability.hostile_server import wrong_accept
+from tests.transports import READS_IN_BOUNDED_CHUNKS
+from tests.transports import Kind
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 """The repository, where a child process finds ``tests``."""
@@ -179,6 +180,8 @@ class Case:
     threshold: float | None = None
     """The inactivity threshold, if not the route's."""
     marks: tuple[pytest.MarkDecorator, ...] = field(default=())
+    or_else: tuple[str, int] | None = None
+    """Another (``reason``, ``close_code``) the RFC allows for this input, if any."""
 
     @property
     def inactivity(self) -> float:
@@ -218,6 +221,16 @@ CASES: Final = [
     Case(
         "declared length 2^63",
         after_connect(frame(TEXT, b"", declared=2**63)),
+        BAD_INPUT,
+        "MessageTooLarge",
+        1009,
+        # Over any limit, and a protocol error too: RFC 6455 §5.2 requires the most
+        # significant bit of a 64-bit length to be 0 (picows checks that first).
+        or_else=(INVALID_FRAME, 1002),
+    ),
+    Case(
+        "declared length 2^63 - 1",
+        after_connect(frame(TEXT, b"", declared=2**63 - 1)),
         BAD_INPUT,
         "MessageTooLarge",
         1009,
@@ -286,6 +299,7 @@ CASES: Final = [
         # The flooding server shares this process's loop and 2 cores with CI.
         work=2.0,
         threshold=0.5,
+        marks=(pytest.mark.transport_needs(READS_IN_BOUNDED_CHUNKS),),
     ),
     Case(
         f"{TOO_MANY_FRAGMENTS:,} one-byte fragments",
@@ -351,14 +365,14 @@ def unexpected_log_lines(recorder: Recorder) -> list[str]:
     "case", [pytest.param(case, id=case.name, marks=case.marks) for case in CASES]
 )
 async def test_hostile_input_ends_in_a_clean_reconnect(
-    case: Case, figure: Figure, full: bool
+    transport_kind: Kind, case: Case, figure: Figure, full: bool
 ) -> None:
     """A server is never trusted: whatever it sends, the manager stays up and reconnects."""
     async with asyncio.timeout(CASE_TIMEOUT), hostile_server(case.behaviour) as server:
         recorder = scaled_manager(
             server.url,
             inactivity_threshold=case.inactivity,
-            transport=WebSocketsTransport(close_timeout=CLOSE_TIMEOUT),
+            transport=transport_kind.make(close_timeout=CLOSE_TIMEOUT),
         )
         try:
             if case.route == VALID:
@@ -418,7 +432,10 @@ async def reconnected(
     # where only inactivity can end it), and not much later.
     start = hostile.at if case.route == INACTIVE else hostile.fault_at
     took = fresh.at - start
-    held = reason.startswith(case.reason) and took < goal
+    expected = case.reason
+    if case.or_else is not None and reason.startswith(case.or_else[0]):
+        expected = case.or_else[0]
+    held = reason.startswith(expected) and took < goal
     figure(
         f"hostile: {case.name}",
         f"closed ({hostile.close_code or 'no close frame'}), reconnected after "
@@ -426,8 +443,8 @@ async def reconnected(
         goal=f"clean reconnect, {case.reason}, < {goal * 1000:.0f} ms",
         held=held,
     )
-    assert reason.startswith(case.reason), reason
-    if case.reason == INVALID_FRAME:
+    assert reason.startswith(expected), reason
+    if expected == INVALID_FRAME:
         # Exactly the reason of the close frame the transport sent, under syncwire's
         # label: what the reason says is the WebSocket library's wording, not syncwire's.
         sent = hostile.close_reason
@@ -435,7 +452,8 @@ async def reconnected(
     assert connect.connection_count == (1 if opened else 0)
     assert recorder.reconnect_delays_ms()[0] == round(delay * 1000)
     assert wait + delay - 0.05 <= took < bound, (took, bound)
-    assert hostile.close_code == case.close_code
+    close_code = case.or_else[1] if expected != case.reason and case.or_else else case.close_code
+    assert hostile.close_code == close_code
     assert hostile.error is None, hostile.error
     assert len(attempts) == 2, "more than one reconnect"
 
@@ -444,10 +462,11 @@ async def reconnected(
 
 
 async def peak_in_child(
-    behaviour: Behaviour, *, inactivity: float = INACTIVITY, window: float = 0.0
+    kind: Kind, behaviour: Behaviour, *, inactivity: float = INACTIVITY, window: float = 0.0
 ) -> tuple[float, str | None]:
-    """Serve ``behaviour`` here; a child process's manager meets it (so the peak is this
-    case's alone). Its peak RSS growth in MiB, and why it reconnected (if it did)."""
+    """Serve ``behaviour`` here; a child process's manager meets it over ``kind``'s
+    transport (so the peak is this case's alone). Its peak RSS growth in MiB, and why
+    it reconnected (if it did)."""
     # stderr to a file: a pipe nobody reads while we wait could fill and block the child.
     with tempfile.TemporaryFile() as errors:
         async with hostile_server(behaviour) as server:
@@ -458,6 +477,7 @@ async def peak_in_child(
                 server.url,
                 str(inactivity),
                 str(window),
+                kind.name,
                 cwd=ROOT,  # with -m, the child imports ``tests`` from here
                 stdout=asyncio.subprocess.PIPE,
                 stderr=errors,
@@ -486,7 +506,8 @@ async def peak_in_child(
 
 
 BOMB_GOAL_MIB: Final = 160
-"""Peak RSS growth allowed for a bomb: ``websockets`` inflates at most the 64 MiB limit,
+"""Peak RSS growth allowed for a bomb: ``websockets``' inflater (which both transports
+run) inflates at most the 64 MiB limit,
 and CPython's zlib gathers its output in blocks it then joins into one ``bytes`` (a
 second 64 MiB while both exist). 2 × 64 MiB plus 32 MiB of headroom; inflating a
 bomb whole would cost its full size (64 MiB + 1 here, 1 GiB in the full tier)."""
@@ -494,11 +515,13 @@ bomb whole would cost its full size (64 MiB + 1 here, 1 GiB in the full tier).""
 
 @pytest.mark.asyncio
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
-async def test_a_deflate_bomb_is_refused_in_bounded_memory(figure: Figure, full: bool) -> None:
+async def test_a_deflate_bomb_is_refused_in_bounded_memory(
+    transport_kind: Kind, figure: Figure, full: bool
+) -> None:
     """65 KiB on the wire must not cost more than the size limit allows, however much it
     would inflate to; in a child process, so the peak is the bomb's and nothing else's."""
     bombs = [LIMIT + 1, 1 << 30] if full else [LIMIT + 1]
-    control, why = await peak_in_child(after_connect(frame(TEXT, b"\xff")))
+    control, why = await peak_in_child(transport_kind, after_connect(frame(TEXT, b"\xff")))
     assert why is not None
     assert why.startswith("InvalidFrame"), why
     figure("peak RSS growth, a reconnect after a bad frame (control)", f"{control:.1f} MiB")
@@ -506,7 +529,7 @@ async def test_a_deflate_bomb_is_refused_in_bounded_memory(figure: Figure, full:
         payload = deflate_bomb(size)
         assert inflated_size(payload, LIMIT) > LIMIT  # a real bomb, over the limit
         bomb = after_connect(frame(TEXT, payload, rsv=0b100), deflate=True)
-        growth, why = await peak_in_child(bomb)
+        growth, why = await peak_in_child(transport_kind, bomb)
         assert why == "MessageTooLarge", why
         label = f"{size / MIB:,.0f} MiB" + (" + 1" if size % MIB else "")
         figure(
@@ -526,10 +549,15 @@ FLOOD_GOAL_MIB: Final = MAX_WRITE_BUFFER / 2**20 + 4
 
 @pytest.mark.asyncio
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
-async def test_an_unread_ping_flood_does_not_grow_memory(figure: Figure) -> None:
+# Not strict: picows' peak is near the goal (21-29 MiB seen), and may pass some runs.
+@pytest.mark.transport_needs(READS_IN_BOUNDED_CHUNKS, strict=False)
+async def test_an_unread_ping_flood_does_not_grow_memory(
+    transport_kind: Kind, figure: Figure
+) -> None:
     """A server that pings as fast as it can and never reads the pongs: the client
     must not buffer pongs without bound: above ``MAX_WRITE_BUFFER`` it stops reading."""
     growth, why = await peak_in_child(
+        transport_kind,
         flood(frame(PING, bytes(125)), seconds=CASE_TIMEOUT, read=False),
         inactivity=1.0,
         window=FLOOD_WINDOW,

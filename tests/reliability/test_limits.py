@@ -1,7 +1,8 @@
 """Limits at their boundary, and bounded memory wherever input can pile up.
 
-- The message size limit, end to end: a frame of exactly the limit is taken, one
-  byte more ends the socket (1009), and the client recovers with nothing lost.
+- The message size limit, end to end, on every shipped transport: a frame of exactly
+  the limit is taken, one byte more ends the socket (1009), and the client recovers
+  with nothing lost.
 - The TransitionChunk reassembly cap: exactly the cap is taken, one more
   character is refused before it is buffered.
 - Queues a peer or a slow reader could grow: a subscription keeps one value
@@ -30,10 +31,11 @@ from syncwire.protocol import StateVersion
 from syncwire.protocol import Transition
 from syncwire.protocol import encode_server_message
 from syncwire.testing import FakeTransport
-from syncwire.transport import WebSocketsTransport
+from syncwire.transport.base import Transport
 from tests.helpers import chunked
 from tests.helpers import until
 from tests.reliability.conftest import Figure
+from tests.transports import Kind
 
 TIMEOUT = 10.0
 LIMIT = 16 * 1024
@@ -55,12 +57,13 @@ def frame_of_size(size: int) -> str:
 
 
 @pytest.mark.asyncio
-async def test_the_size_limit_is_exact_and_the_client_recovers(figure: Figure) -> None:
+async def test_the_size_limit_is_exact_and_the_client_recovers(
+    transport_kind: Kind, figure: Figure
+) -> None:
+    transport: Transport = transport_kind.make(max_message_size=LIMIT)
     async with (
         DevServer(chat_app()) as server,
-        Client(
-            server.url, transport=WebSocketsTransport(max_message_size=LIMIT), backoff=POLICY
-        ) as client,
+        Client(server.url, transport=transport, backoff=POLICY) as client,
     ):
         sub = client.subscribe("messages:list")
         assert await sub.next() == []

@@ -12,8 +12,12 @@ between them and reads the client's stamped events (``netns_peers.py``).
   flight: the client must not take a frame that is still arriving for a dead
   server. A manager that counts only whole messages does (the server's Pings
   queue behind the frame): it reconnects every threshold and asks for the same
-  Transition again, forever. That test is a strict xfail until the default
-  transport reports bytes as they arrive (``last_data_at``), and must pass after.
+  Transition again, forever. That test is a strict xfail on a transport that
+  does not report bytes as they arrive (``last_data_at``; the capability
+  ``reports_partial_frames`` in ``tests/transports.py``), and must pass on one
+  that does.
+
+Each test runs once per shipped transport (the client peer's ``--transport``).
 
 Skipped, with the reason, where namespaces are not usable (not root, no
 iproute2/iptables: ``scripts/install-netns-tools.sh`` installs them).
@@ -35,7 +39,6 @@ from typing import Final
 
 import pytest
 
-from syncwire.transport.websockets import WebSocketsConnection
 from tests.reliability.conftest import Figure
 from tests.reliability.netns import SERVER_IP
 from tests.reliability.netns import Event
@@ -44,10 +47,14 @@ from tests.reliability.netns import Peer
 from tests.reliability.netns import linked_namespaces
 from tests.reliability.netns import unavailable_reason
 from tests.reliability.netns_peers import big_value
+from tests.transports import REPORTS_PARTIAL_FRAMES
+from tests.transports import Kind
 
 pytestmark = pytest.mark.netns
 
-PEERS: Final = Path(__file__).with_name("netns_peers.py")
+ROOT: Final = Path(__file__).resolve().parents[2]
+"""The repository: the peers run as ``python -m tests.reliability.netns_peers`` from here."""
+PEERS: Final = "tests.reliability.netns_peers"
 PORT: Final = 3210
 """Fixed: the namespaces are ours alone, nothing else listens there."""
 URL: Final = f"ws://{SERVER_IP}:{PORT}/api/sync"
@@ -68,10 +75,6 @@ MAX_BACKOFF: Final = 0.5
 OUTAGE: Final = 3.0
 """How long the network stays dead after the client noticed: several handshakes."""
 
-BYTE_ACTIVITY: Final = hasattr(WebSocketsConnection, "last_data_at")
-"""The default transport tells the manager when bytes arrive mid-frame (the fix for
-the slow-link finding); without it a frame slower than the threshold is a false alarm."""
-
 RATE: Final = "1mbit"
 RATE_BITS: Final = 1_000_000
 BIG: Final = 750_000
@@ -91,20 +94,21 @@ def start_server(link: Link) -> Peer:
     server = link.spawn(
         link.server,
         "server",
-        [sys.executable, str(PEERS), "--lifetime", str(LIFETIME), "server",
+        [sys.executable, "-m", PEERS, "--lifetime", str(LIFETIME), "server",
          "--host", SERVER_IP, "--port", str(PORT), "--ping-interval", str(PING_INTERVAL)],
     )  # fmt: skip
     server.wait_for("the server to listen", lambda e: e["ev"] == "listening", STARTUP)
     return server
 
 
-def start_client(link: Link, threshold: float) -> Peer:
+def start_client(link: Link, kind: Kind, threshold: float) -> Peer:
     client = link.spawn(
         link.client,
         "client",
-        [sys.executable, str(PEERS), "--lifetime", str(LIFETIME), "client", "--url", URL,
+        [sys.executable, "-m", PEERS, "--lifetime", str(LIFETIME), "client", "--url", URL,
          "--threshold", str(threshold), "--subscribe", "messages:list",
-         "--backoff", str(BACKOFF), "--max-backoff", str(MAX_BACKOFF)],
+         "--backoff", str(BACKOFF), "--max-backoff", str(MAX_BACKOFF),
+         "--transport", kind.name],
     )  # fmt: skip
     client.wait_for("the first value", lambda e: e["ev"] == "value", STARTUP)
     return client
@@ -133,13 +137,13 @@ def of(events: list[Event], kind: str) -> list[Event]:
 
 
 def test_a_silent_network_is_detected_at_threshold_and_the_client_recovers_after_heal(
-    link: Link, figure: Figure, full: bool
+    link: Link, transport_kind: Kind, figure: Figure, full: bool
 ) -> None:
     """Detected at the threshold: ``TOLERANCE`` late at most is the measured goal
     (``--full``); the default tier allows half a threshold, which a detection timed
     from the wrong event still misses."""
     start_server(link)
-    client = start_client(link, THRESHOLD)
+    client = start_client(link, transport_kind, THRESHOLD)
     client.send("send before")
     client.wait_for("the first mutation's value", has_body("before"), STEP)
     time.sleep(5 * PING_INTERVAL)  # mid-stream: Pings flowing
@@ -242,12 +246,12 @@ class SlowTransfer:
         ]
 
 
-def slow_transfer(link: Link, threshold: float, window: float) -> SlowTransfer:
+def slow_transfer(link: Link, kind: Kind, threshold: float, window: float) -> SlowTransfer:
     """Stream over a 1 Mbit/s link, then subscribe to a ``BIG``-byte query; wait
     at most ``window`` for its value."""
     link.limit_rate(link.server, RATE)  # the server's egress: server → client
     start_server(link)
-    client = start_client(link, threshold)
+    client = start_client(link, kind, threshold)
     time.sleep(5 * PING_INTERVAL)  # Pings flow fine over the slow link
     assert not of(client.snapshot(), "close"), "the slow link alone broke the connection"
     before = link.received_bytes(link.client)
@@ -273,11 +277,11 @@ def expected_transfer() -> float:
 
 
 def test_a_slow_link_delivers_the_large_transition_under_a_generous_threshold(
-    link: Link, figure: Figure
+    link: Link, transport_kind: Kind, figure: Figure
 ) -> None:
     """The control: the rate limit works, and the frame arrives in about its
     size / rate when the threshold is longer than that."""
-    slow = slow_transfer(link, threshold=30.0, window=4 * expected_transfer())
+    slow = slow_transfer(link, transport_kind, threshold=30.0, window=4 * expected_transfer())
     assert slow.values, f"the large value never arrived: {slow.events[-5:]}"
     assert slow.values[0]["size"] == BIG
     took = slow.values[0]["t"] - slow.asked
@@ -293,18 +297,15 @@ def test_a_slow_link_delivers_the_large_transition_under_a_generous_threshold(
     )
 
 
-@pytest.mark.xfail(
-    condition=not BYTE_ACTIVITY,
-    strict=True,
-    reason="issue #6 finding: inactivity is counted per whole message, so a frame that "
-    "takes longer than the threshold to arrive (the server's Pings queue behind it in "
-    "the same TCP stream) is taken for a dead server; each reconnect asks for the same "
-    "large Transition again, which never arrives",
-)
+# issue #6 finding: where inactivity is counted per whole frame, a frame that takes
+# longer than the threshold to arrive (the server's Pings queue behind it in the same
+# TCP stream) is taken for a dead server; each reconnect asks for the same large
+# Transition again, which never arrives.
+@pytest.mark.transport_needs(REPORTS_PARTIAL_FRAMES)
 def test_a_large_transition_on_a_slow_link_is_not_taken_for_a_dead_server(
-    link: Link, figure: Figure
+    link: Link, transport_kind: Kind, figure: Figure
 ) -> None:
-    slow = slow_transfer(link, threshold=THRESHOLD, window=2 * expected_transfer())
+    slow = slow_transfer(link, transport_kind, threshold=THRESHOLD, window=2 * expected_transfer())
     values, false = slow.values, slow.false_reconnects
     arrived = f"arrived after {values[0]['t'] - slow.asked:.1f} s" if values else "never arrived"
     detail = ""

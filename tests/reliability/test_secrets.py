@@ -6,8 +6,8 @@ the same check one level up: a ``Client`` with a token fetcher whose cached
 token the server rejects (AuthError, refetch), then an overload close, a
 garbage frame, a kill and restart, a silent server and an oversized frame,
 while a subscription and mutations run. Both tokens are sentinels: a leak is
-any 8-character substring of either, in our logs, the dev server's, or
-``websockets``'.
+any 8-character substring of either, in our logs, the dev server's, or the
+transport library's. Run on every shipped transport.
 """
 
 from __future__ import annotations
@@ -27,13 +27,12 @@ from syncwire.devserver.example import chat_app
 from syncwire.devserver.server import DevServer
 from syncwire.protocol import MutationResponse
 from syncwire.protocol import encode_server_message
-from syncwire.transport import WebSocketsTransport
-from syncwire.transport.websockets import LOGGER_NAME
 from tests.helpers import ExceptionTexts
 from tests.helpers import fragments
 from tests.helpers import leaks
 from tests.helpers import until
 from tests.reliability.conftest import Figure
+from tests.transports import Kind
 
 TIMEOUT = 20.0
 INACTIVITY = 0.4
@@ -44,6 +43,7 @@ LIMIT = 64 * 1024
 
 @pytest.mark.asyncio
 async def test_no_token_leaks_through_a_client_fault_scenario(
+    transport_kind: Kind,
     every_logger_at_debug: pytest.LogCaptureFixture,
     figure: Figure,
 ) -> None:
@@ -68,7 +68,7 @@ async def test_no_token_leaks_through_a_client_fault_scenario(
                 server.url,
                 inactivity_threshold=INACTIVITY,
                 backoff=POLICY,
-                transport=WebSocketsTransport(max_message_size=LIMIT),
+                transport=transport_kind.make(max_message_size=LIMIT),
             )
             async with client:
                 authenticated: list[bool] = []
@@ -117,9 +117,11 @@ async def test_no_token_leaks_through_a_client_fault_scenario(
     # Controls: the bad token was tried and rejected, the good one used on every socket.
     assert fetches[:2] == [False, True]
     records = every_logger_at_debug.records
-    # Frame logs at DEBUG on both ends were captured (redacted to opcode and size).
-    for name in ("syncwire.devserver.websockets", LOGGER_NAME):
-        assert any(r.name == name and "TEXT" in r.getMessage() for r in records), name
+    # Frame logs at DEBUG on both ends were captured (redacted to opcode and size), and
+    # the client transport's own log of its traffic (``tests/transports.py``).
+    name = "syncwire.devserver.websockets"
+    assert any(r.name == name and "TEXT" in r.getMessage() for r in records), name
+    assert transport_kind.log_shows_traffic(records), transport_kind.logger_name
     assert {"ProtocolError", "MessageTooLargeError"} <= raised.types, raised.types
     assert not raised.failures
 

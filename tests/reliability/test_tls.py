@@ -1,9 +1,10 @@
 """TLS with a private CA (trustme), client to dev server: only a verified server is used.
 
 The dev server serves ``wss://`` with a certificate from a throwaway CA. The
-client refuses an unknown CA and a certificate for another host name, and
-keeps refusing (it retries, never falls back); trusting the CA explicitly is
-the one way in. A context that weakens verification is logged, never silent.
+client, on every shipped transport, refuses an unknown CA and a certificate for
+another host name, and keeps refusing (it retries, never falls back); trusting
+the CA explicitly is the one way in. A context that weakens verification is
+logged, never silent.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from syncwire import BackoffPolicy
 from syncwire import Client
 from syncwire.devserver.example import chat_app
 from syncwire.devserver.server import DevServer
-from syncwire.transport import WebSocketsTransport
-from syncwire.transport.websockets import LOGGER_NAME
+from syncwire.transport.base import Transport
 from tests.helpers import until
 from tests.reliability.conftest import Figure
+from tests.transports import Kind
 
 TIMEOUT = 10.0
 POLICY = BackoffPolicy(client_initial=0.01, unknown_initial=0.01, max_backoff=0.05)
@@ -48,9 +49,7 @@ def trusting(ca: trustme.CA) -> ssl.SSLContext:
     return context
 
 
-async def refused(
-    server: DevServer, transport: WebSocketsTransport, caplog: pytest.LogCaptureFixture
-) -> str:
+async def refused(server: DevServer, transport: Transport, caplog: pytest.LogCaptureFixture) -> str:
     """Let a client try ``ATTEMPTS`` times; it must never get a session. Returns the error."""
     caplog.clear()
     async with Client(server.url, transport=transport, backoff=POLICY) as client:
@@ -73,11 +72,14 @@ async def tls_server(ca: trustme.CA) -> AsyncIterator[DevServer]:
 
 @pytest.mark.asyncio
 async def test_an_unknown_ca_is_refused_every_time(
-    tls_server: DevServer, caplog: pytest.LogCaptureFixture, figure: Figure
+    transport_kind: Kind,
+    tls_server: DevServer,
+    caplog: pytest.LogCaptureFixture,
+    figure: Figure,
 ) -> None:
     assert tls_server.url.startswith("https://")
     with caplog.at_level(logging.INFO, "syncwire.manager"):
-        error = await refused(tls_server, WebSocketsTransport(), caplog)
+        error = await refused(tls_server, transport_kind.make(), caplog)
     assert error.startswith(
         "WebSocket error message: TLS certificate verification failed: "
         "the server's certificate is not signed by a trusted CA"
@@ -87,11 +89,11 @@ async def test_an_unknown_ca_is_refused_every_time(
 
 @pytest.mark.asyncio
 async def test_a_certificate_for_another_host_is_refused(
-    ca: trustme.CA, caplog: pytest.LogCaptureFixture, figure: Figure
+    transport_kind: Kind, ca: trustme.CA, caplog: pytest.LogCaptureFixture, figure: Figure
 ) -> None:
     async with DevServer(chat_app(), ssl=server_context(ca, "other.example")) as server:
         with caplog.at_level(logging.INFO, "syncwire.manager"):
-            error = await refused(server, WebSocketsTransport(ssl=trusting(ca)), caplog)
+            error = await refused(server, transport_kind.make(ssl=trusting(ca)), caplog)
     assert error.startswith(
         "WebSocket error message: TLS certificate verification failed: "
         "the server's certificate is for another host"
@@ -103,9 +105,9 @@ async def test_a_certificate_for_another_host_is_refused(
 
 @pytest.mark.asyncio
 async def test_a_trusted_ca_is_accepted(
-    tls_server: DevServer, ca: trustme.CA, figure: Figure
+    transport_kind: Kind, tls_server: DevServer, ca: trustme.CA, figure: Figure
 ) -> None:
-    transport = WebSocketsTransport(ssl=trusting(ca))
+    transport = transport_kind.make(ssl=trusting(ca))
     async with Client(tls_server.url, transport=transport, backoff=POLICY) as client:
         async with asyncio.timeout(TIMEOUT):
             await client.mutation("messages:send", {"body": "over TLS"})
@@ -116,17 +118,20 @@ async def test_a_trusted_ca_is_accepted(
     )
 
 
-def test_weakening_verification_is_never_silent(caplog: pytest.LogCaptureFixture) -> None:
+def test_weakening_verification_is_never_silent(
+    transport_kind: Kind, caplog: pytest.LogCaptureFixture
+) -> None:
     unverified = ssl.create_default_context()
     unverified.check_hostname = False
     unverified.verify_mode = ssl.CERT_NONE
     no_hostname = ssl.create_default_context()
     no_hostname.check_hostname = False
-    with caplog.at_level(logging.WARNING, LOGGER_NAME):
-        WebSocketsTransport(ssl=unverified)
-        WebSocketsTransport(ssl=no_hostname)
-        WebSocketsTransport(ssl=ssl.create_default_context())
-    warnings = [r.getMessage() for r in caplog.records if r.name == LOGGER_NAME]
+    logger_name = transport_kind.logger_name
+    with caplog.at_level(logging.WARNING, logger_name):
+        transport_kind.make(ssl=unverified)
+        transport_kind.make(ssl=no_hostname)
+        transport_kind.make(ssl=ssl.create_default_context())
+    warnings = [r.getMessage() for r in caplog.records if r.name == logger_name]
     assert warnings == [
         "TLS verification is weakened by the ssl context given: certificates are not verified",
         "TLS verification is weakened by the ssl context given: host names are not checked",

@@ -3,6 +3,9 @@
 - ``websocket_server``: a real ``websockets`` server running a per-test handler.
 - ``silent_server``: accepts TCP (or TLS) connections and never answers (a hung handshake).
 - ``connect_proxy``: a minimal HTTP CONNECT proxy, to prove an explicit proxy is used.
+- ``raw_server``: plain TCP, for bytes no WebSocket library would send (a frame cut
+  in two, a ping flood); ``handshake_response`` (and ``accept_key``) answer the
+  opening handshake there. ``closed_port``: a port nobody serves.
 """
 
 from __future__ import annotations
@@ -115,13 +118,24 @@ class SilentServer:
 _WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
-def _accept_key(request_head: bytes) -> str:
+def accept_key(request_head: bytes) -> str:
+    """The ``Sec-WebSocket-Accept`` that answers the request head ``request_head``."""
     for line in request_head.decode("latin-1").split("\r\n"):
         name, _, value = line.partition(":")
         if name.strip().lower() == "sec-websocket-key":
             digest = hashlib.sha1((value.strip() + _WS_GUID).encode(), usedforsecurity=False)
             return base64.b64encode(digest.digest()).decode()
     raise AssertionError("no Sec-WebSocket-Key in the request")
+
+
+def handshake_response(request_head: bytes) -> bytes:
+    """The 101 that completes the opening handshake of ``request_head``, no extensions."""
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+        + accept_key(request_head).encode()
+        + b"\r\n\r\n"
+    )
 
 
 @contextlib.asynccontextmanager
@@ -139,11 +153,7 @@ async def silent_server(
         writers.append(writer)
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             if handshake:
-                accept = _accept_key(await reader.readuntil(b"\r\n\r\n"))
-                writer.write(
-                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                    b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept.encode() + b"\r\n\r\n"
-                )
+                writer.write(handshake_response(await reader.readuntil(b"\r\n\r\n")))
             info.accepted.set()
             await reader.read()  # until the client closes (EOF) or resets
         info.client_gone.set()
@@ -161,6 +171,42 @@ async def silent_server(
         server.close()
         await server.wait_closed()
         await asyncio.sleep(0)  # let on_client tasks see EOF and finish
+
+
+RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def raw_server(handler: RawHandler) -> AsyncIterator[str]:
+    """Run ``handler`` on each TCP connection to 127.0.0.1; yields the ``ws://`` URL.
+    The peer leaving is not an error; at the end every connection is aborted and
+    every handler awaited (cancelled after ``TIMEOUT``)."""
+    writers: list[asyncio.StreamWriter] = []
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        writers.append(writer)
+        # Python 3.11's start_server logs an error for a handler that ends cancelled.
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            await handler(reader, writer)
+
+    server = await asyncio.start_server(on_client, "127.0.0.1", 0)
+    try:
+        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/api/sync"
+    finally:
+        server.close()
+        for writer in writers:
+            writer.transport.abort()  # close() would first write what is buffered
+        if handlers:
+            _, late = await asyncio.wait(handlers, timeout=TIMEOUT)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        await server.wait_closed()
 
 
 @dataclass

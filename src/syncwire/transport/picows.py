@@ -120,12 +120,17 @@ _CLOSE_PROTOCOL_ERROR: Final = 1002
 _CLOSE_INVALID_DATA: Final = 1007
 # picows closes with these when the peer's framing is bad (see the module docstring).
 _CLOSES_FOR_BAD_INPUT: Final = frozenset({_CLOSE_PROTOCOL_ERROR, 1007, CLOSE_MESSAGE_TOO_BIG})
-# The same offer as websockets' client makes by default (see the default transport):
-# 4 KiB windows and memLevel 5 keep an idle connection's zlib state small.
-_DEFLATE_WINDOW_BITS: Final = 12
-_DEFLATE_OFFER: Final = (
-    f"permessage-deflate; server_max_window_bits={_DEFLATE_WINDOW_BITS}; "
-    f"client_max_window_bits={_DEFLATE_WINDOW_BITS}"
+# The same offer as websockets' client makes by default (the default transport's:
+# ``enable_client_permessage_deflate``): any window the server picks, memLevel 5 for
+# our compressor. An offer naming server_max_window_bits would oblige the server to
+# answer with it (RFC 7692 §7.1.2.1), so a server accepting plain permessage-deflate,
+# as the default transport allows, would fail the handshake.
+_DEFLATE_SETTINGS: Final = {"memLevel": 5}
+_DEFLATE_OFFER: Final = "permessage-deflate; " + "; ".join(
+    name if value is None else f"{name}={value}"
+    for name, value in ClientPerMessageDeflateFactory(
+        compress_settings=_DEFLATE_SETTINGS
+    ).get_request_params()
 )
 _TEXT: Final = WSMsgType.TEXT
 _BINARY: Final = WSMsgType.BINARY
@@ -254,11 +259,7 @@ def _negotiate_deflate(response: WSUpgradeResponse, offered: bool) -> Extension 
     extensions = _parse_extensions(", ".join(values))
     if len(extensions) != 1 or extensions[0][0] != "permessage-deflate":
         raise _NegotiationFailed
-    factory = ClientPerMessageDeflateFactory(
-        server_max_window_bits=_DEFLATE_WINDOW_BITS,
-        client_max_window_bits=_DEFLATE_WINDOW_BITS,
-        compress_settings={"memLevel": 5},
-    )
+    factory = ClientPerMessageDeflateFactory(compress_settings=_DEFLATE_SETTINGS)
     try:
         return factory.process_response_params(extensions[0][1], [])
     except NegotiationError:
