@@ -238,11 +238,6 @@ WEBSOCKETS: Final = Kind(
     _queued=_websockets_queued,
     _abort_pending=_websockets_abort_pending,
     _log_shows_traffic=_websockets_log_shows_traffic,
-    lacks={
-        EXACT_LIMIT_ON_DEFLATED_FRAGMENTS: "websockets' Frame.parse checks each frame's "
-        "*compressed* length against what is left of the limit: a message of exactly the "
-        "limit whose last fragment is empty (1 byte of deflate data) is refused with 1009",
-    },
 )
 PICOWS: Final = Kind(
     name="picows",
@@ -256,16 +251,6 @@ PICOWS: Final = Kind(
     _queued=_picows_queued,
     _abort_pending=_picows_abort_pending,
     _log_shows_traffic=_picows_log_shows_traffic,
-    lacks={
-        REPORTS_PARTIAL_FRAMES: "picows hands over complete frames only: its last_data_at "
-        "moves with each complete data frame (fragments included), not while the bytes "
-        "of one frame are still arriving",
-        READS_IN_BOUNDED_CHUNKS: "picows' read buffer doubles whenever a read fills it, "
-        "without bound (16 KiB to 4 MiB in 10 reads under a ping flood), and every ping "
-        "of a read is answered at once: a flood queues ~16 MB of pongs ahead of our close "
-        "frame, which a slow-reading server does not see within the close timeout, and "
-        "peak memory is the read buffer on top of MAX_WRITE_BUFFER",
-    },
 )
 KINDS: Final = (WEBSOCKETS, PICOWS)
 

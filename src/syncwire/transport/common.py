@@ -30,6 +30,7 @@ __all__ = [
     "MAX_CONTROL_FRAME",
     "MAX_FRAGMENTS",
     "MAX_QUEUE",
+    "MAX_READ",
     "MAX_WRITE_BUFFER",
     "check_header",
     "check_options",
@@ -54,6 +55,9 @@ MAX_QUEUE: Final = 16
 """Messages received and not yet read above which reading stops (until 4 are left)."""
 MAX_FRAGMENTS: Final = 4096
 """Frames one message may arrive in; one more ends the connection with 1009."""
+MAX_READ: Final = 256 * 1024
+"""Bytes taken from the socket at a time (asyncio's own read size): a flood is read,
+and its pings answered, at the pace of the reads, not in ever larger gulps."""
 MAX_CONTROL_FRAME: Final = 2 + 125 + 4
 """Bytes of the largest control frame (header, payload, mask): more bytes of one
 frame still arriving can only be a data frame's."""

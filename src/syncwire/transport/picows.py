@@ -92,6 +92,7 @@ from syncwire.transport.common import DEFAULT_CLOSE_TIMEOUT
 from syncwire.transport.common import MAX_CONTROL_FRAME
 from syncwire.transport.common import MAX_FRAGMENTS
 from syncwire.transport.common import MAX_QUEUE
+from syncwire.transport.common import MAX_READ
 from syncwire.transport.common import MAX_WRITE_BUFFER
 from syncwire.transport.common import check_header
 from syncwire.transport.common import check_options
@@ -301,7 +302,10 @@ class _ByteWatch(asyncio.BufferedProtocol):
     ``picows`` reports complete frames only; bytes read that completed no frame
     belong to the one frame still arriving, and once they outnumber the largest
     control frame's, to a data frame (see ``PicowsConnection.last_data_at``).
-    Interposed through asyncio's public ``set_protocol``; everything is passed on.
+    It also bounds each read to ``MAX_READ`` bytes: ``picows`` doubles its buffer
+    whenever a read fills it, so a flood would be read (and its pings answered)
+    in ever larger gulps. Interposed through asyncio's public ``set_protocol``;
+    everything else is passed on.
     """
 
     __slots__ = ("conn", "inner")
@@ -311,7 +315,7 @@ class _ByteWatch(asyncio.BufferedProtocol):
         self.conn = conn
 
     def get_buffer(self, sizehint: int) -> Any:
-        return self.inner.get_buffer(sizehint)
+        return memoryview(self.inner.get_buffer(sizehint))[:MAX_READ]
 
     def buffer_updated(self, nbytes: int) -> None:
         conn = self.conn

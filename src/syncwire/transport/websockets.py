@@ -164,6 +164,11 @@ def connect_cause(exc: BaseException, url: str) -> str:
     return f"cannot open a WebSocket to {where} ({type(exc).__name__})"
 
 
+def _with_deflate_slack(limit: int) -> int:
+    """``limit`` plus what deflate can add to incompressible data (5 bytes a 16 KiB block)."""
+    return limit + limit // 1000 + 1024
+
+
 def _closed_error(exc: WebSocketsConnectionClosed) -> ConnectionClosedError:
     """Browser semantics: the close frame received, else the one we sent, else 1006."""
     if exc.rcvd is None and exc.sent is not None and exc.sent.code in _CLOSES_FOR_BAD_INPUT:
@@ -189,10 +194,14 @@ class _Wire(asyncio.Protocol):
     transport: asyncio.Transport
     """Set by ``connection_made``: everything but ``WebSocketsTransport._open`` runs after."""
 
-    def __init__(self, protocol: ClientProtocol, close_timeout: float) -> None:
+    def __init__(
+        self, protocol: ClientProtocol, max_message_size: int, close_timeout: float
+    ) -> None:
         self.protocol = protocol
         self.loop = asyncio.get_running_loop()
+        self.max_message_size = max_message_size
         self.close_timeout = close_timeout
+        self.too_large: tuple[int, int] | None = None  # (size, limit) when we refused one
         self.made = False
         # Text messages received and not read yet; an int stands for a binary frame
         # (its length: the payload itself is never used).
@@ -294,6 +303,10 @@ class _Wire(asyncio.Protocol):
     def message_received(self, opcode: Opcode, data: bytes | bytearray | memoryview) -> bool:
         if self.discarding:
             return True  # we are closing: nobody will read it
+        if len(data) > self.max_message_size:
+            self.too_large = (len(data), self.max_message_size)
+            self.fail(CLOSE_MESSAGE_TOO_BIG, "message too big")
+            return False
         if opcode is _BINARY:
             self.messages.append(len(data))
         else:
@@ -380,6 +393,8 @@ class _Wire(asyncio.Protocol):
             reader.set_result(None)
 
     def closed_error(self) -> ConnectionClosedError:
+        if self.too_large is not None:
+            return MessageTooLargeError(*self.too_large)
         return _closed_error(self.protocol.close_exc)
 
 
@@ -584,7 +599,7 @@ class WebSocketsTransport:
             ssl = self._ssl if self._ssl is not None else self._default_context()
         elif self._ssl is not None:
             raise ValueError("an ssl context was given but the URL is ws://, not wss://")
-        wire = _Wire(self._client_protocol(uri), self._close_timeout)
+        wire = _Wire(self._client_protocol(uri), self._max_message_size, self._close_timeout)
         try:
             await self._open(wire, uri, ssl)
         except (OSError, TimeoutError) as exc:
@@ -599,7 +614,10 @@ class WebSocketsTransport:
         protocol = ClientProtocol(
             uri,
             extensions=enable_client_permessage_deflate(None) if self._compression else None,
-            max_size=self._max_message_size,
+            # The exact limit is ours, on the whole message (``_Wire.message_received``):
+            # websockets checks each frame's *compressed* length against what is left,
+            # and deflate may make a message of exactly the limit a few bytes longer.
+            max_size=_with_deflate_slack(self._max_message_size),
             logger=self._logger,
         )
         request = protocol.connect()
