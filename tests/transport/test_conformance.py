@@ -523,8 +523,8 @@ async def test_unasked_extension_is_refused(make_transport: Make) -> None:
 
 @pytest.mark.asyncio
 async def test_a_plain_permessage_deflate_answer_is_accepted(make_transport: Make) -> None:
-    """The offer names no server window, so a server may accept it without one (RFC 7692
-    §7.1.2.1 would oblige it to answer a server_max_window_bits it was offered)."""
+    """The offer names no server window, so a server may accept it without one
+    (RFC 7692 §7.1.2.1 would oblige it to answer a server_max_window_bits it was offered)."""
 
     def accept_plainly(
         connection: ServerConnection, request: Request, response: Response

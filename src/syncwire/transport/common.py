@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import importlib.util
 import ipaddress
 import logging
@@ -20,10 +21,12 @@ import socket
 import ssl as ssl_module
 import urllib.parse
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from typing import Final
 
 from syncwire._version import __version__
+from syncwire.redaction import redact_url
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
@@ -32,6 +35,8 @@ __all__ = [
     "MAX_QUEUE",
     "MAX_READ",
     "MAX_WRITE_BUFFER",
+    "PROXY_SCHEMES",
+    "TransportOptions",
     "check_header",
     "check_options",
     "check_proxy",
@@ -62,7 +67,8 @@ MAX_CONTROL_FRAME: Final = 2 + 125 + 4
 """Bytes of the largest control frame (header, payload, mask): more bytes of one
 frame still arriving can only be a data frame's."""
 
-_PROXY_SCHEMES: Final = frozenset({"http", "socks4", "socks4a", "socks5", "socks5h"})
+PROXY_SCHEMES: Final = frozenset({"http", "socks4", "socks4a", "socks5", "socks5h"})
+"""Proxy URL schemes ``syncwire.transport.proxy`` speaks (SOCKS with ``python-socks``)."""
 # Why OpenSSL refused a certificate, by its X509_V_ERR_* code (numbers fixed in its
 # public header), in syncwire's words: the message does not depend on OpenSSL's text.
 _UNTRUSTED_ISSUER: Final = frozenset({2, 18, 19, 20, 21})
@@ -81,6 +87,79 @@ _UNREACHABLE: Final = {
 
 
 # --------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """The options every transport takes, checked once, with the same words for each.
+
+    See ``WebSocketsTransport`` for what each means.
+    """
+
+    ssl: ssl_module.SSLContext | None
+    max_message_size: int
+    proxy: str | None
+    headers: tuple[tuple[str, str], ...]
+    user_agent: str
+    close_timeout: float
+    compression: bool
+
+    @classmethod
+    def checked(
+        cls,
+        *,
+        ssl: ssl_module.SSLContext | None,
+        max_message_size: int,
+        proxy: str | None,
+        headers: Mapping[str, str] | None,
+        user_agent: str | None,
+        close_timeout: float,
+        compression: bool,
+        library: tuple[str, str],
+        logger_name: str,
+        proxy_schemes: frozenset[str] = PROXY_SCHEMES,
+    ) -> TransportOptions:
+        """Refuse what the transport cannot honour; ``library`` is (name, version)."""
+        check_options(ssl, max_message_size, close_timeout)
+        warn_if_tls_weakened(ssl, logger_name)
+        if proxy is not None:
+            check_proxy(proxy, proxy_schemes)
+        if user_agent is not None:
+            check_header("User-Agent", user_agent)
+        return cls(
+            ssl=ssl,
+            max_message_size=max_message_size,
+            proxy=proxy,
+            headers=header_items(headers),
+            user_agent=user_agent if user_agent is not None else default_user_agent(*library),
+            close_timeout=float(close_timeout),
+            compression=bool(compression),
+        )
+
+    def __repr__(self) -> str:
+        """The options as keyword arguments, with no header value and no proxy secret."""
+        names = [name for name, _ in self.headers]
+        proxy = redact_url(self.proxy) if self.proxy is not None else None
+        return (
+            f"ssl={'custom' if self.ssl is not None else 'default'}, "
+            f"max_message_size={self.max_message_size}, proxy={proxy!r}, headers={names!r}, "
+            f"user_agent={self.user_agent!r}, close_timeout={self.close_timeout}, "
+            f"compression={self.compression}"
+        )
+
+    def tls_for(self, scheme: str) -> ssl_module.SSLContext | None:
+        """The TLS context for a ``ws``/``wss`` URL; ``ValueError`` for ssl with ``ws://``."""
+        if scheme == "wss":
+            return self.ssl if self.ssl is not None else _default_tls()
+        if self.ssl is not None:
+            raise ValueError("an ssl context was given but the URL is ws://, not wss://")
+        return None
+
+
+@functools.cache
+def _default_tls() -> ssl_module.SSLContext:
+    """One verifying context per process: loading the CA store costs milliseconds."""
+    return ssl_module.create_default_context()
 
 
 def check_options(
@@ -110,11 +189,12 @@ def warn_if_tls_weakened(ssl: ssl_module.SSLContext | None, logger_name: str) ->
         )
 
 
-def check_proxy(proxy: str) -> None:
+def check_proxy(proxy: str, schemes: frozenset[str] = PROXY_SCHEMES) -> None:
+    """Refuse a proxy URL whose scheme the transport cannot speak, naming those it can."""
     scheme = urllib.parse.urlsplit(proxy).scheme.lower()
-    if scheme not in _PROXY_SCHEMES:
+    if scheme not in schemes:
         raise ValueError(
-            f"unsupported proxy scheme {scheme!r}: use http, socks4 or socks5h"
+            f"unsupported proxy scheme {scheme!r}: use {', '.join(sorted(schemes))}"
             + (" (TLS to the proxy itself is not supported)" if scheme == "https" else "")
         )
     if scheme.startswith("socks") and importlib.util.find_spec("python_socks") is None:

@@ -94,15 +94,10 @@ from syncwire.transport.common import MAX_FRAGMENTS
 from syncwire.transport.common import MAX_QUEUE
 from syncwire.transport.common import MAX_READ
 from syncwire.transport.common import MAX_WRITE_BUFFER
-from syncwire.transport.common import check_header
-from syncwire.transport.common import check_options
-from syncwire.transport.common import check_proxy
-from syncwire.transport.common import default_user_agent
+from syncwire.transport.common import TransportOptions
 from syncwire.transport.common import describe_os_error
-from syncwire.transport.common import header_items
 from syncwire.transport.common import open_socket
 from syncwire.transport.common import os_connect_cause
-from syncwire.transport.common import warn_if_tls_weakened
 from syncwire.urls import host_port
 from syncwire.websocket_rules import CLOSE_ABNORMAL
 from syncwire.websocket_rules import CLOSE_MESSAGE_TOO_BIG
@@ -790,17 +785,7 @@ class PicowsTransport:
     followed.
     """
 
-    __slots__ = (
-        "_close_timeout",
-        "_compression",
-        "_default_ssl",
-        "_headers",
-        "_logger",
-        "_max_message_size",
-        "_proxy",
-        "_ssl",
-        "_user_agent",
-    )
+    __slots__ = ("_logger", "_options")
 
     def __init__(
         self,
@@ -813,41 +798,22 @@ class PicowsTransport:
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         compression: bool = True,
     ) -> None:
-        check_options(ssl, max_message_size, close_timeout)
-        warn_if_tls_weakened(ssl, LOGGER_NAME)
-        if proxy is not None:
-            check_proxy(proxy)
-            scheme = urllib.parse.urlsplit(proxy).scheme.lower()
-            if scheme not in _PROXY_SCHEMES:
-                raise ValueError(
-                    f"proxy: picows cannot use a {scheme}:// proxy (it takes http, https, "
-                    "socks4 and socks5); WebSocketsTransport can"
-                )
-        if user_agent is not None:
-            check_header("User-Agent", user_agent)
-        self._headers = header_items(headers)
-        self._ssl = ssl
-        self._default_ssl: ssl_module.SSLContext | None = None
-        self._max_message_size = max_message_size
-        self._proxy = proxy
-        self._user_agent = (
-            user_agent
-            if user_agent is not None
-            else default_user_agent("picows", importlib.metadata.version("picows"))
+        self._options = TransportOptions.checked(
+            ssl=ssl,
+            max_message_size=max_message_size,
+            proxy=proxy,
+            headers=headers,
+            user_agent=user_agent,
+            close_timeout=close_timeout,
+            compression=compression,
+            library=("picows", importlib.metadata.version("picows")),
+            logger_name=LOGGER_NAME,
+            proxy_schemes=_PROXY_SCHEMES,
         )
-        self._close_timeout = float(close_timeout)
-        self._compression = compression
         self._logger = _RedactingAdapter(logging.getLogger(LOGGER_NAME))
 
     def __repr__(self) -> str:
-        names = [name for name, _ in self._headers]
-        proxy = redact_url(self._proxy) if self._proxy is not None else None
-        return (
-            f"PicowsTransport(ssl={'custom' if self._ssl is not None else 'default'}, "
-            f"max_message_size={self._max_message_size}, proxy={proxy!r}, headers={names!r}, "
-            f"user_agent={self._user_agent!r}, close_timeout={self._close_timeout}, "
-            f"compression={self._compression})"
-        )
+        return f"PicowsTransport({self._options!r})"
 
     async def connect(self, url: str) -> PicowsConnection:
         """Open one WebSocket to ``url`` (``ws://`` or ``wss://``).
@@ -867,14 +833,10 @@ class PicowsTransport:
             parts.port  # noqa: B018 - raises ValueError for a bad port
         except ValueError:
             raise ValueError(f"invalid WebSocket URL: {redact_url(url)}") from None
-        ssl_context: ssl_module.SSLContext | None = None
-        if scheme == "wss":
-            ssl_context = self._ssl if self._ssl is not None else self._default_context()
-        elif self._ssl is not None:
-            raise ValueError("an ssl context was given but the URL is ws://, not wss://")
-
-        headers = [("User-Agent", self._user_agent), *self._headers]
-        if self._compression:
+        options = self._options
+        ssl_context = options.tls_for(scheme)
+        headers = [("User-Agent", options.user_agent), *options.headers]
+        if options.compression:
             headers.append(("Sec-WebSocket-Extensions", _DEFLATE_OFFER))
         sockets: list[socket.socket] = []
         conn: PicowsConnection | None = None
@@ -889,10 +851,10 @@ class PicowsTransport:
             nonlocal conn
             deflate = None
             try:
-                deflate = _negotiate_deflate(response, self._compression)
+                deflate = _negotiate_deflate(response, options.compression)
             except _NegotiationFailed as exc:
                 negotiation.append(exc)
-            conn = PicowsConnection(url, self._max_message_size, self._close_timeout, deflate)
+            conn = PicowsConnection(url, options.max_message_size, options.close_timeout, deflate)
             return _Listener(conn)
 
         try:
@@ -904,10 +866,10 @@ class PicowsTransport:
                 logger_name=self._logger,
                 enable_auto_ping=False,
                 enable_auto_pong=False,  # answered in PicowsConnection, to watch the buffer
-                max_frame_size=self._max_message_size + 1024,  # compressed frames may grow
+                max_frame_size=options.max_message_size + 1024,  # compressed frames may grow
                 extra_headers=headers,
                 max_redirects=0,
-                proxy=self._proxy,
+                proxy=options.proxy,
                 socket_factory=make_socket,
                 use_aiofastnet=False,  # asyncio's own transports (see the module docstring)
             )
@@ -939,12 +901,6 @@ class PicowsTransport:
         else:
             conn._watch_bytes()
         return conn
-
-    def _default_context(self) -> ssl_module.SSLContext:
-        """One verifying context per transport: loading the CA store costs milliseconds."""
-        if self._default_ssl is None:
-            self._default_ssl = ssl_module.create_default_context()
-        return self._default_ssl
 
 
 async def _reap(transport: WSTransport) -> None:

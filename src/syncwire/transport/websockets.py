@@ -83,14 +83,9 @@ from syncwire.transport.common import MAX_CONTROL_FRAME
 from syncwire.transport.common import MAX_FRAGMENTS
 from syncwire.transport.common import MAX_QUEUE
 from syncwire.transport.common import MAX_WRITE_BUFFER
-from syncwire.transport.common import check_header
-from syncwire.transport.common import check_options
-from syncwire.transport.common import check_proxy
-from syncwire.transport.common import default_user_agent
+from syncwire.transport.common import TransportOptions
 from syncwire.transport.common import describe_os_error
-from syncwire.transport.common import header_items
 from syncwire.transport.common import os_connect_cause
-from syncwire.transport.common import warn_if_tls_weakened
 from syncwire.transport.proxy import ProxyRefusedError
 from syncwire.transport.proxy import open_tunnel
 from syncwire.urls import host_port
@@ -526,17 +521,7 @@ class WebSocketsTransport:
     - ``compression``: negotiate permessage-deflate (on by default).
     """
 
-    __slots__ = (
-        "_close_timeout",
-        "_compression",
-        "_default_ssl",
-        "_headers",
-        "_logger",
-        "_max_message_size",
-        "_proxy",
-        "_ssl",
-        "_user_agent",
-    )
+    __slots__ = ("_logger", "_options")
 
     def __init__(
         self,
@@ -549,35 +534,21 @@ class WebSocketsTransport:
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         compression: bool = True,
     ) -> None:
-        check_options(ssl, max_message_size, close_timeout)
-        warn_if_tls_weakened(ssl, LOGGER_NAME)
-        if proxy is not None:
-            check_proxy(proxy)
-        if user_agent is not None:
-            check_header("User-Agent", user_agent)
-        self._headers = header_items(headers)
-        self._ssl = ssl
-        self._default_ssl: ssl_module.SSLContext | None = None
-        self._max_message_size = max_message_size
-        self._proxy = proxy
-        self._user_agent = (
-            user_agent
-            if user_agent is not None
-            else default_user_agent("websockets", websockets_version)
+        self._options = TransportOptions.checked(
+            ssl=ssl,
+            max_message_size=max_message_size,
+            proxy=proxy,
+            headers=headers,
+            user_agent=user_agent,
+            close_timeout=close_timeout,
+            compression=compression,
+            library=("websockets", websockets_version),
+            logger_name=LOGGER_NAME,
         )
-        self._close_timeout = float(close_timeout)
-        self._compression = compression
         self._logger = redacting_logger(logging.getLogger(LOGGER_NAME))
 
     def __repr__(self) -> str:
-        names = [name for name, _ in self._headers]
-        proxy = redact_url(self._proxy) if self._proxy is not None else None
-        return (
-            f"WebSocketsTransport(ssl={'custom' if self._ssl is not None else 'default'}, "
-            f"max_message_size={self._max_message_size}, proxy={proxy!r}, headers={names!r}, "
-            f"user_agent={self._user_agent!r}, close_timeout={self._close_timeout}, "
-            f"compression={self._compression})"
-        )
+        return f"WebSocketsTransport({self._options!r})"
 
     async def connect(self, url: str) -> WebSocketsConnection:
         """Open one WebSocket to ``url`` (``ws://`` or ``wss://``).
@@ -594,12 +565,9 @@ class WebSocketsTransport:
             uri = parse_uri(url)
         except InvalidURI:
             raise ValueError(f"invalid WebSocket URL: {redact_url(url)}") from None
-        ssl: ssl_module.SSLContext | None = None
-        if uri.secure:
-            ssl = self._ssl if self._ssl is not None else self._default_context()
-        elif self._ssl is not None:
-            raise ValueError("an ssl context was given but the URL is ws://, not wss://")
-        wire = _Wire(self._client_protocol(uri), self._max_message_size, self._close_timeout)
+        options = self._options
+        ssl = options.tls_for("wss" if uri.secure else "ws")
+        wire = _Wire(self._client_protocol(uri), options.max_message_size, options.close_timeout)
         try:
             await self._open(wire, uri, ssl)
         except (OSError, TimeoutError) as exc:
@@ -611,20 +579,21 @@ class WebSocketsTransport:
 
     def _client_protocol(self, uri: WebSocketURI) -> ClientProtocol:
         """The Sans-I/O protocol, its handshake request (with our headers) queued."""
+        options = self._options
         protocol = ClientProtocol(
             uri,
-            extensions=enable_client_permessage_deflate(None) if self._compression else None,
+            extensions=enable_client_permessage_deflate(None) if options.compression else None,
             # The exact limit is ours, on the whole message (``_Wire.message_received``):
             # websockets checks each frame's *compressed* length against what is left,
             # and deflate may make a message of exactly the limit a few bytes longer.
-            max_size=_with_deflate_slack(self._max_message_size),
+            max_size=_with_deflate_slack(options.max_message_size),
             logger=self._logger,
         )
         request = protocol.connect()
-        for name, value in self._headers:
+        for name, value in options.headers:
             request.headers[name] = value
         if "User-Agent" not in request.headers:
-            request.headers["User-Agent"] = self._user_agent
+            request.headers["User-Agent"] = options.user_agent
         protocol.send_request(request)
         return protocol
 
@@ -635,12 +604,12 @@ class WebSocketsTransport:
         loop = asyncio.get_running_loop()
         server_hostname = uri.host if ssl is not None else None
         try:
-            if self._proxy is None:
+            if self._options.proxy is None:
                 await loop.create_connection(
                     lambda: wire, uri.host, uri.port, ssl=ssl, server_hostname=server_hostname
                 )
             else:
-                sock = await open_tunnel(self._proxy, uri.host, uri.port)
+                sock = await open_tunnel(self._options.proxy, uri.host, uri.port)
                 try:
                     await loop.create_connection(
                         lambda: wire, sock=sock, ssl=ssl, server_hostname=server_hostname
@@ -655,9 +624,3 @@ class WebSocketsTransport:
             if wire.made:
                 wire.transport.abort()
             raise
-
-    def _default_context(self) -> ssl_module.SSLContext:
-        """One verifying context per transport: loading the CA store costs milliseconds."""
-        if self._default_ssl is None:
-            self._default_ssl = ssl_module.create_default_context()
-        return self._default_ssl
