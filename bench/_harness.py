@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import os
 import platform
+import random
 import resource
 import socket
 import statistics
@@ -20,6 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from typing import TYPE_CHECKING
+from typing import Final
+
+import msgspec
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import ServerConnection
@@ -29,10 +34,12 @@ if TYPE_CHECKING:
     from syncwire.devserver import MutationCtx
     from syncwire.devserver import QueryCtx
     from syncwire.protocol import ConvexValue
+    from syncwire.protocol import JSONValue
 
 __all__ = [
     "Timing",
     "bench_app",
+    "chat_documents",
     "close_or_wait",
     "frame_header",
     "interleaved",
@@ -44,6 +51,7 @@ __all__ = [
     "raise_open_file_limit",
     "size_text",
     "stop_server",
+    "transport_text",
     "wait_for_stdin_to_close",
 ]
 
@@ -257,3 +265,41 @@ async def wait_for_stdin_to_close(lifetime: float) -> None:
                 await closed
     finally:
         loop.remove_reader(sys.stdin.fileno())
+
+
+_WORD_TEXT: Final = (
+    "the a of to and in is it you that he was for on are with as his they be at one "
+    "have this from or had by hot word but what some we can out other were all there "
+    "when up use your how said an each she which do their time if will way about many "
+    "then them write would like so these her long make thing see him two has look more "
+    "day could go come did number sound no most people my over know water than call "
+    "first who may down side been now find any new work part take get place made live "
+    "café naïve über 日本語 👍"
+)
+_WORDS: Final = tuple(_WORD_TEXT.split())
+_ID_ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+@functools.cache
+def chat_documents(size: int) -> list[JSONValue]:
+    """Seeded chat-like documents whose JSON adds up to about ``size`` bytes (floats
+    only): ids, timestamps, a few authors, sentences from a small vocabulary with some
+    non-ASCII words. They compress as application data does, not as random filler."""
+    rng = random.Random(size)
+    docs: list[JSONValue] = []
+    total = 0
+    created = 1.7e12
+    while total < size:
+        created += rng.uniform(10.0, 5_000.0)
+        doc: dict[str, JSONValue] = {
+            "_creationTime": created,
+            "_id": "".join(rng.choices(_ID_ALPHABET, k=32)),
+            "author": f"user{rng.randrange(40):03d}",
+            "body": " ".join(rng.choices(_WORDS, k=rng.randint(4, 40))),
+            "channel": f"channel-{rng.randrange(8)}",
+            "likes": float(rng.randrange(500)),
+            "meta": {"edited": rng.random() < 0.2, "tags": rng.choices(_WORDS, k=3)},
+        }
+        docs.append(doc)
+        total += len(msgspec.json.encode(doc)) + 1
+    return docs

@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
-import json
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -47,6 +44,7 @@ from tests.reliability.netns import SERVER_IP  # noqa: E402
 from tests.reliability.netns import linked_namespaces  # noqa: E402
 from tests.reliability.netns import unavailable_reason  # noqa: E402
 
+from _harness import chat_documents  # noqa: E402
 from _harness import load_average  # noqa: E402
 from _harness import machine_text  # noqa: E402
 from _harness import print_rows  # noqa: E402
@@ -62,50 +60,13 @@ RATE: Final = "10mbit"
 PORT: Final = 8765
 ROUND_TIMEOUT: Final = 60.0
 """Bound on one subscription: 1 MB uncompressed at 10 Mbit/s takes about 0.9 s."""
-_VOCABULARY: Final = (
-    "the a of to and in is it you that he was for on are with as his they be at one have "
-    "this from or had by hot word but what some we can out other were all there when up use "
-    "your how said an each she which do their time if will way about many then them write "
-    "would like so these her long make thing see him two has look more day could go come did "
-    "number sound no most people my over know water than call first who may down side been "
-    "now find any new work part take get place made live where after back little only round "
-    "man year came show every good me give our under name very through just form sentence "
-    "great think say help low line differ turn cause much mean before move right boy old too "
-    "same tell does set three want air well also play small end put home read hand port large "
-    "spell add even land here must big high such follow act why ask men change went light "
-    "kind off need house picture try us again animal point mother world near build self earth"
-)
-_WORDS: Final = tuple(_VOCABULARY.split())
-_AUTHORS: Final = tuple(f"user{n:03d}" for n in range(40))
-
-
-@functools.cache
-def documents(size: int) -> list[ConvexValue]:
-    """Seeded chat-like documents, about ``size`` bytes of JSON in all."""
-    rng = random.Random(size)
-    docs: list[ConvexValue] = []
-    total = 0
-    created = 1.7e12
-    while total < size:
-        created += rng.uniform(10.0, 5_000.0)
-        doc: dict[str, ConvexValue] = {
-            "_id": "".join(rng.choices("0123456789abcdefghjkmnpqrstvwxyz", k=32)),
-            "_creationTime": created,
-            "author": rng.choice(_AUTHORS),
-            "channel": f"channel-{rng.randrange(8)}",
-            "body": " ".join(rng.choices(_WORDS, k=rng.randint(6, 30))).capitalize() + ".",
-            "likes": float(rng.randrange(50)),
-        }
-        docs.append(doc)
-        total += len(json.dumps(doc)) + 1
-    return docs
 
 
 def _page(ctx: QueryCtx, args: Mapping[str, ConvexValue]) -> list[ConvexValue]:
     size = args.get("bytes")
     if not isinstance(size, int | float):
         raise TypeError("bytes must be a number")
-    return documents(int(size))
+    return chat_documents(int(size))  # type: ignore[return-value]
 
 
 def bench_app() -> App:
@@ -119,7 +80,7 @@ def bench_app() -> App:
 
 async def serve(host: str, port: int) -> None:
     """The dev server until standard input closes (or ROUND_TIMEOUT x 20 passes)."""
-    documents(RESULT_BYTES)  # built before the first round, not inside it
+    chat_documents(RESULT_BYTES)  # built before the first round, not inside it
     async with DevServer(bench_app(), host=host, port=port) as server:
         print(f"LISTENING {server.ws_url}", flush=True)
         loop = asyncio.get_running_loop()

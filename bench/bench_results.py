@@ -81,7 +81,6 @@ import faulthandler
 import json
 import logging
 import os
-import random
 import re
 import resource
 import selectors
@@ -109,6 +108,7 @@ from websockets.http11 import Response
 from websockets.protocol import State
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _harness, beside us
+from _harness import chat_documents
 from _harness import frame_header
 from _harness import interleaved
 from _harness import load_average
@@ -191,46 +191,9 @@ _SMALL: Final = 1_000_000
 """A result under this many bytes is timed ``repeats_small`` times per process."""
 
 
-# --- the value: seeded chat-like documents -------------------------------------------------
-
-_WORD_TEXT: Final = (
-    "the a of to and in is it you that he was for on are with as his they be at one "
-    "have this from or had by hot word but what some we can out other were all there "
-    "when up use your how said an each she which do their time if will way about many "
-    "then them write would like so these her long make thing see him two has look more "
-    "day could go come did number sound no most people my over know water than call "
-    "first who may down side been now find any new work part take get place made live "
-    "café naïve über 日本語 👍"
-)
-_WORDS: Final = tuple(_WORD_TEXT.split())
-_ID_ALPHABET: Final = "0123456789abcdefghjkmnpqrstvwxyz"
-
-
-def documents(size: int) -> list[JSONValue]:
-    """Seeded documents whose JSON adds up to about ``size`` bytes (floats only)."""
-    rng = random.Random(size)
-    docs: list[JSONValue] = []
-    total = 0
-    created = 1.7e12
-    while total < size:
-        created += rng.uniform(10.0, 5_000.0)
-        doc: dict[str, JSONValue] = {
-            "_creationTime": created,
-            "_id": "".join(rng.choices(_ID_ALPHABET, k=32)),
-            "author": f"user{rng.randrange(40):03d}",
-            "body": " ".join(rng.choices(_WORDS, k=rng.randint(4, 40))),
-            "channel": f"channel-{rng.randrange(8)}",
-            "likes": float(rng.randrange(500)),
-            "meta": {"edited": rng.random() < 0.2, "tags": rng.choices(_WORDS, k=3)},
-        }
-        docs.append(doc)
-        total += len(msgspec.json.encode(doc)) + 1
-    return docs
-
-
 def big_value(size: int) -> bytes:
     """``bench:big``'s value for ``size``, as JSON."""
-    return msgspec.json.encode({"bytes": float(size), "docs": documents(size)})
+    return msgspec.json.encode({"bytes": float(size), "docs": chat_documents(size)})
 
 
 # --- the push server (its own process) -----------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
+from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import MutableMapping
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Final
 from websockets.frames import Frame
 from websockets.frames import Opcode
 
-__all__ = ["REDACTED", "redact_secret", "redact_url", "redacting_logger"]
+__all__ = ["REDACTED", "numbers_only_logger", "redact_secret", "redact_url", "redacting_logger"]
 
 REDACTED: Final = "[redacted]"
 """What stands where a secret was."""
@@ -111,15 +112,48 @@ def _redact_args(msg: object, args: tuple[object, ...]) -> tuple[object, ...]:
 
 def redacting_logger(logger: logging.Logger) -> logging.LoggerAdapter[logging.Logger]:
     """A logger to give ``websockets`` (client or server): payloads and secrets removed."""
-    return _RedactingAdapter(logger)
+    return _RedactingAdapter(logger, _redact_args, keep_exc_info=True)
+
+
+def numbers_only_logger(logger: logging.Logger) -> logging.LoggerAdapter[logging.Logger]:
+    """A logger for a library whose log arguments we cannot tell apart (``picows``):
+    only numbers and socket addresses pass, and no exception text (it may quote data)."""
+    return _RedactingAdapter(logger, _numbers_only, keep_exc_info=False)
+
+
+def _number_or_address(arg: object) -> object:
+    if isinstance(arg, bool | int | float):
+        return arg
+    if (
+        isinstance(arg, tuple)
+        and 2 <= len(arg) <= 4
+        and isinstance(arg[0], str)
+        and isinstance(arg[1], int)
+    ):
+        return arg  # (host, port[, flowinfo, scope_id]) from getsockname/getpeername
+    if isinstance(arg, bytes | bytearray | memoryview):
+        return f"[{len(arg)} bytes]"
+    return REDACTED
+
+
+def _numbers_only(msg: object, args: tuple[object, ...]) -> tuple[object, ...]:
+    return tuple(_number_or_address(arg) for arg in args)
 
 
 class _RedactingAdapter(logging.LoggerAdapter[logging.Logger]):
-    """Rewrites ``websockets``' log calls before a record exists, so no handler,
+    """Rewrites a library's log calls before a record exists, so no handler,
     filter or formatter anywhere can see a frame payload or a header value."""
 
-    def __init__(self, logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        redact: Callable[[object, tuple[object, ...]], tuple[object, ...]],
+        *,
+        keep_exc_info: bool,
+    ) -> None:
         super().__init__(logger, None)
+        self._redact = redact
+        self._keep_exc_info = keep_exc_info
 
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]
@@ -131,4 +165,9 @@ class _RedactingAdapter(logging.LoggerAdapter[logging.Logger]):
         if self.logger.isEnabledFor(level):
             # One more frame to skip, so records point at websockets' code, not here.
             kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1
-            self.logger.log(level, msg, *_redact_args(msg, args), **kwargs)
+            if not self._keep_exc_info:
+                kwargs.pop("exc_info", None)
+            self.logger.log(level, msg, *self._redact(msg, args), **kwargs)
+
+    def exception(self, msg: Any, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:
+        self.log(logging.ERROR, msg, *args, exc_info=exc_info, **kwargs)

@@ -55,7 +55,6 @@ import socket
 import ssl as ssl_module
 import urllib.parse
 from collections.abc import Mapping
-from collections.abc import MutableMapping
 from typing import Any
 from typing import Final
 
@@ -86,7 +85,7 @@ from syncwire.errors import MessageTooLargeError
 from syncwire.errors import SendError
 from syncwire.errors import TransportError
 from syncwire.errors import UnexpectedBinaryFrameError
-from syncwire.redaction import REDACTED
+from syncwire.redaction import numbers_only_logger
 from syncwire.redaction import redact_url
 from syncwire.transport.common import DEFAULT_CLOSE_TIMEOUT
 from syncwire.transport.common import MAX_CONTROL_FRAME
@@ -133,48 +132,6 @@ _BINARY: Final = WSMsgType.BINARY
 _CONTINUATION: Final = WSMsgType.CONTINUATION
 _CLOSE: Final = WSMsgType.CLOSE
 _PING: Final = WSMsgType.PING
-
-# --------------------------------------------------------------------------- logging
-
-
-def _safe_arg(arg: object) -> object:
-    """Numbers and socket addresses pass; anything else may carry a header or payload."""
-    if isinstance(arg, bool | int | float):
-        return arg
-    if (
-        isinstance(arg, tuple)
-        and 2 <= len(arg) <= 4
-        and isinstance(arg[0], str)
-        and isinstance(arg[1], int)
-    ):
-        return arg  # (host, port[, flowinfo, scope_id]) from getsockname/getpeername
-    if isinstance(arg, bytes | bytearray | memoryview):
-        return f"[{len(arg)} bytes]"
-    return REDACTED
-
-
-class _RedactingAdapter(logging.LoggerAdapter[logging.Logger]):
-    """Rewrites ``picows``' log calls before a record exists: no handler, filter or
-    formatter anywhere sees a header value, a URL's query or a frame's payload."""
-
-    def __init__(self, logger: logging.Logger) -> None:
-        super().__init__(logger, None)
-
-    def process(
-        self, msg: Any, kwargs: MutableMapping[str, Any]
-    ) -> tuple[Any, MutableMapping[str, Any]]:
-        return msg, kwargs
-
-    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
-        if self.logger.isEnabledFor(level):
-            kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1
-            # exc_info would print the exception's text (picows' texts may quote data).
-            kwargs.pop("exc_info", None)
-            self.logger.log(level, msg, *(_safe_arg(arg) for arg in args), **kwargs)
-
-    def exception(self, msg: Any, *args: Any, **kwargs: Any) -> None:
-        self.log(logging.ERROR, msg, *args, **kwargs)
-
 
 # --------------------------------------------------------------------------- errors
 
@@ -810,7 +767,7 @@ class PicowsTransport:
             logger_name=LOGGER_NAME,
             proxy_schemes=_PROXY_SCHEMES,
         )
-        self._logger = _RedactingAdapter(logging.getLogger(LOGGER_NAME))
+        self._logger = numbers_only_logger(logging.getLogger(LOGGER_NAME))
 
     def __repr__(self) -> str:
         return f"PicowsTransport({self._options!r})"
