@@ -36,11 +36,16 @@ from syncwire.errors import ConnectError
 from syncwire.errors import ConnectionClosedError
 from syncwire.errors import InvalidFrameError
 from syncwire.errors import MessageTooLargeError
+from syncwire.errors import ProtocolError
 from syncwire.errors import SendError
 from syncwire.errors import TransportError
 from syncwire.errors import UnexpectedBinaryFrameError
+from syncwire.protocol import MutationResponse
+from syncwire.protocol import encode_server_message
+from syncwire.protocol import parse_server_message
 from syncwire.transport.base import Transport
 from syncwire.transport.base import TransportConnection
+from syncwire.transport.common import BYTES_FROM
 from syncwire.transport.common import MAX_CONTROL_FRAME
 from syncwire.transport.websockets import WebSocketsTransport
 from tests.helpers import fragments
@@ -156,6 +161,44 @@ async def test_send_and_recv_round_trip(make_transport: Make, compression: bool)
     (request,) = server.requests
     offered = request.headers.get("Sec-WebSocket-Extensions", "")
     assert ("permessage-deflate" in offered) == compression
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("compression", [True, False], ids=["deflate", "plain"])
+async def test_a_large_message_comes_as_its_bytes_and_the_parser_checks_them(
+    make_transport: Make, compression: bool
+) -> None:
+    """From ``BYTES_FROM`` a text message is handed over as its UTF-8 bytes, never
+    decoded to ``str`` here; below, as ``str``. Bad UTF-8 in a large one is then the
+    parser's to refuse (``ProtocolError``), as the manager reports it."""
+    reply = MutationResponse(
+        request_id=7, success=True, result="é" * (BYTES_FROM // 2), ts=1, log_lines=()
+    )
+    large = encode_server_message(reply)
+    assert "é" in large  # UTF-8 on the wire, not escaped
+    small = large[: BYTES_FROM // 4]
+
+    async def send_three(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send(large)
+        await ws.send(small)
+        await ws.send(large.encode().replace(b"\xc3\xa9", b"\xc3x", 1), text=True)
+        await ws.wait_closed()
+
+    async with websocket_server(send_three) as server:
+        conn = await connect(make_transport, server.url, compression=compression)
+        try:
+            conn.send("go")
+            received = await recv_text(conn)
+            assert received == large.encode()  # bytes, not str
+            assert parse_server_message(received) == reply
+            assert await recv_text(conn) == small  # str
+            broken = await recv_text(conn)
+            assert isinstance(broken, bytes)
+            with pytest.raises(ProtocolError, match="UTF-8"):
+                parse_server_message(broken)
+        finally:
+            await close(conn)
 
 
 @pytest.mark.asyncio

@@ -29,6 +29,7 @@ from syncwire._version import __version__
 from syncwire.redaction import redact_url
 
 __all__ = [
+    "BYTES_FROM",
     "DEFAULT_CLOSE_TIMEOUT",
     "MAX_CONTROL_FRAME",
     "MAX_FRAGMENTS",
@@ -60,6 +61,11 @@ MAX_QUEUE: Final = 16
 """Messages received and not yet read above which reading stops (until 4 are left)."""
 MAX_FRAGMENTS: Final = 4096
 """Frames one message may arrive in; one more ends the connection with 1009."""
+BYTES_FROM: Final = 1 << 20
+"""Bytes from which a text message is handed over as its UTF-8 ``bytes`` (``recv``):
+the parser reads bytes directly and refuses bad UTF-8 itself, so a large message is
+never decoded into a ``str`` (4 bytes a character once it holds one emoji) only to
+be encoded back. A smaller one is decoded and checked here (1007 when it is not UTF-8)."""
 MAX_READ: Final = 256 * 1024
 """Bytes taken from the socket at a time (asyncio's own read size): a flood is read,
 and its pings answered, at the pace of the reads, not in ever larger gulps."""

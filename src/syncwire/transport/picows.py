@@ -87,6 +87,7 @@ from syncwire.errors import TransportError
 from syncwire.errors import UnexpectedBinaryFrameError
 from syncwire.redaction import numbers_only_logger
 from syncwire.redaction import redact_url
+from syncwire.transport.common import BYTES_FROM
 from syncwire.transport.common import DEFAULT_CLOSE_TIMEOUT
 from syncwire.transport.common import MAX_CONTROL_FRAME
 from syncwire.transport.common import MAX_FRAGMENTS
@@ -333,7 +334,7 @@ class PicowsConnection:
         self._deflate = deflate
         self._loop = asyncio.get_running_loop()
         self._transport: WSTransport | None = None
-        self._queue: collections.deque[str | TransportError] = collections.deque()
+        self._queue: collections.deque[str | bytes | TransportError] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._fragments: list[bytes] = []
         self._fragments_size = 0
@@ -387,7 +388,11 @@ class PicowsConnection:
                 self._fail(_CLOSE_PROTOCOL_ERROR, "reserved bits set")
             elif frame.payload_size > self._max_size:
                 self._fail_too_big(frame.payload_size)
-            elif not self._discarding:
+            elif self._discarding:
+                pass
+            elif frame.payload_size >= BYTES_FROM:
+                self._deliver(frame.get_payload_as_bytes())  # the parser checks its UTF-8
+            else:
                 try:
                     self._deliver(frame.get_payload_as_utf8_text())
                 except UnicodeDecodeError:
@@ -461,6 +466,9 @@ class PicowsConnection:
         if kind is _BINARY:
             self._deliver(UnexpectedBinaryFrameError(len(data)))
             return
+        if len(data) >= BYTES_FROM:
+            self._deliver(data)  # the parser checks its UTF-8
+            return
         try:
             text = data.decode()
         except UnicodeDecodeError:
@@ -468,7 +476,7 @@ class PicowsConnection:
             return
         self._deliver(text)
 
-    def _deliver(self, item: str | TransportError) -> None:
+    def _deliver(self, item: str | bytes | TransportError) -> None:
         queue = self._queue
         queue.append(item)
         waiter = self._waiter
@@ -666,8 +674,8 @@ class PicowsConnection:
         if self._writes_paused:
             self._check_write_buffer()
 
-    async def recv(self) -> str:
-        """The next text frame.
+    async def recv(self) -> str | bytes:
+        """The next text frame, as ``str`` (as its UTF-8 ``bytes`` from ``BYTES_FROM``).
 
         Raises ``ConnectionClosedError`` once the connection has ended (frames received
         before the close are returned first) and ``UnexpectedBinaryFrameError`` for a
@@ -691,9 +699,9 @@ class PicowsConnection:
             self._paused_for_queue = False
             if not self._paused_for_writes:
                 self._resume_reading()
-        if isinstance(item, str):
-            return item
-        raise item
+        if isinstance(item, TransportError):
+            raise item
+        return item
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake; never blocks, idempotent.

@@ -78,6 +78,7 @@ from syncwire.errors import TransportError
 from syncwire.errors import UnexpectedBinaryFrameError
 from syncwire.redaction import redact_url
 from syncwire.redaction import redacting_logger
+from syncwire.transport.common import BYTES_FROM
 from syncwire.transport.common import DEFAULT_CLOSE_TIMEOUT
 from syncwire.transport.common import MAX_CONTROL_FRAME
 from syncwire.transport.common import MAX_FRAGMENTS
@@ -198,9 +199,9 @@ class _Wire(asyncio.Protocol):
         self.close_timeout = close_timeout
         self.too_large: tuple[int, int] | None = None  # (size, limit) when we refused one
         self.made = False
-        # Text messages received and not read yet; an int stands for a binary frame
-        # (its length: the payload itself is never used).
-        self.messages: collections.deque[str | int] = collections.deque()
+        # Text messages received and not read yet (a large one as its bytes); an int
+        # stands for a binary frame (its length: the payload itself is never used).
+        self.messages: collections.deque[str | bytes | int] = collections.deque()
         self.reader: asyncio.Future[None] | None = None
         self.handshake: asyncio.Future[None] = self.loop.create_future()
         self.lost: asyncio.Future[None] = self.loop.create_future()
@@ -304,6 +305,8 @@ class _Wire(asyncio.Protocol):
             return False
         if opcode is _BINARY:
             self.messages.append(len(data))
+        elif len(data) >= BYTES_FROM:
+            self.messages.append(bytes(data))  # the parser checks its UTF-8
         else:
             try:
                 text = str(data, "utf-8")
@@ -445,8 +448,8 @@ class WebSocketsConnection:
             # asyncio reports a socket error during write() by closing the transport.
             raise SendError("write failed: the connection was lost")
 
-    async def recv(self) -> str:
-        """The next text frame.
+    async def recv(self) -> str | bytes:
+        """The next text frame, as ``str`` (as its UTF-8 ``bytes`` from ``BYTES_FROM``).
 
         Raises ``ConnectionClosedError`` once the connection has ended (frames received
         before the close are returned first) and ``UnexpectedBinaryFrameError`` for a
@@ -466,9 +469,9 @@ class WebSocketsConnection:
                 wire.reader = None
         message = messages.popleft()
         wire.message_taken()
-        if isinstance(message, str):
-            return message
-        raise UnexpectedBinaryFrameError(message)
+        if isinstance(message, int):
+            raise UnexpectedBinaryFrameError(message)
+        return message
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake; never blocks, idempotent.
