@@ -18,7 +18,8 @@ What differs between kinds lives here, never as ``if kind == ...`` in a test:
 - capabilities a kind lacks, with why: a test marked
   ``@pytest.mark.transport_needs("reports_partial_frames")`` is a strict xfail on
   such a kind (``tests/conftest.py``), so it still runs and must start passing
-  the day the kind gains it.
+  the day the kind gains it. Today both kinds have every capability: the marks
+  say what a test depends on, for the next transport.
 
 ``python -m`` children and the netns peers take a kind's ``name`` and look it up
 with ``kind_named``.
