@@ -13,10 +13,12 @@ import os
 import platform
 import random
 import resource
+import selectors
 import socket
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from syncwire.protocol import JSONValue
 
 __all__ = [
+    "LineReader",
     "Timing",
     "bench_app",
     "chat_documents",
@@ -116,6 +119,29 @@ def machine_text(versions: str, tail: str = "") -> str:
         f"({platform.python_implementation()}), {versions}, "
         f"{platform.machine()} {platform.system()}{tail}"
     )
+
+
+class LineReader:
+    """Lines a child process prints on a pipe, each read within a deadline."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = b""
+
+    def read_line(self, timeout: float) -> str | None:
+        """The next line, or ``None`` after ``timeout`` seconds or at the end."""
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            sel.register(self._fd, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                if not sel.select(max(0.0, deadline - time.monotonic())):
+                    return None
+                chunk = os.read(self._fd, 4096)
+                if not chunk:
+                    return None
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode()
 
 
 def transport_text() -> str:

@@ -100,7 +100,6 @@ import json
 import os
 import pstats
 import re
-import selectors
 import socket
 import statistics
 import subprocess
@@ -126,6 +125,7 @@ from websockets.http11 import Request
 from websockets.http11 import Response
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _harness, beside us
+from _harness import LineReader
 from _harness import bench_app
 from _harness import close_or_wait
 from _harness import frame_header
@@ -435,8 +435,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
         )
         assert self._proc.stdout is not None
-        self._fd = self._proc.stdout.fileno()
-        self._buffer = b""
+        self._lines = LineReader(self._proc.stdout.fileno())
         line = self.read_line(timeout=30.0)
         if line is None or not line.startswith("PORT "):
             self.stop()
@@ -446,18 +445,7 @@ class ServerProcess:
 
     def read_line(self, timeout: float) -> str | None:
         """The next line the server printed, or ``None`` after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        with selectors.DefaultSelector() as sel:
-            sel.register(self._fd, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
-                if not sel.select(max(0.0, deadline - time.monotonic())):
-                    return None
-                chunk = os.read(self._fd, 4096)
-                if not chunk:
-                    return None
-                self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line.decode()
+        return self._lines.read_line(timeout)
 
     def http_url(self) -> str:
         return f"http://{_HOST}:{self.port}"

@@ -108,6 +108,7 @@ from websockets.http11 import Response
 from websockets.protocol import State
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for _harness, beside us
+from _harness import LineReader
 from _harness import chat_documents
 from _harness import frame_header
 from _harness import interleaved
@@ -355,8 +356,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
         )
         assert self._proc.stdout is not None
-        self._fd = self._proc.stdout.fileno()
-        self._buffer = b""
+        self._lines = LineReader(self._proc.stdout.fileno())
         line = self.read_line(timeout=_SERVER_START_S)
         if line is None or not line.startswith("PORT "):
             self.stop()
@@ -368,18 +368,7 @@ class ServerProcess:
 
     def read_line(self, timeout: float) -> str | None:
         """The next line the server printed, or ``None`` after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        with selectors.DefaultSelector() as sel:
-            sel.register(self._fd, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
-                if not sel.select(max(0.0, deadline - time.monotonic())):
-                    return None
-                chunk = os.read(self._fd, 4096)
-                if not chunk:
-                    return None
-                self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line.decode()
+        return self._lines.read_line(timeout)
 
     def connections(self) -> list[Connection]:
         """Once a client process has ended: what its connections reported.
