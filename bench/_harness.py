@@ -52,6 +52,7 @@ __all__ = [
     "percentile",
     "print_rows",
     "raise_open_file_limit",
+    "rss_bytes",
     "size_text",
     "stop_server",
     "transport_text",
@@ -142,6 +143,15 @@ class LineReader:
                 self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line.decode()
+
+
+def rss_bytes() -> int:
+    """This process's resident memory now (``VmRSS``), in bytes."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 def transport_text() -> str:

@@ -135,6 +135,7 @@ from _harness import machine_text
 from _harness import open_raw_websocket
 from _harness import percentile
 from _harness import print_rows
+from _harness import rss_bytes
 from _harness import stop_server
 from _harness import transport_text
 from _harness import wait_for_stdin_to_close
@@ -630,14 +631,6 @@ async def role_official_async_throughput(url: str, count: int, limit_s: float) -
     return result
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
-
-
 async def role_syncwire_subscriptions(
     url: str, count: int, limit_s: float, *, before_open: bool, traced: bool
 ) -> dict[str, Any]:
@@ -660,7 +653,7 @@ async def role_syncwire_subscriptions(
         gc.collect()
         if traced:
             tracemalloc.start()
-        memory0 = tracemalloc.get_traced_memory()[0] if traced else _rss_bytes()
+        memory0 = tracemalloc.get_traced_memory()[0] if traced else rss_bytes()
         started, cpu0 = time.perf_counter(), time.process_time()
         subs = [client.subscribe(ITEM_QUERY, {"i": float(i)}) for i in range(count)]
         for i, sub in enumerate(subs):
@@ -669,7 +662,7 @@ async def role_syncwire_subscriptions(
                 raise RuntimeError(f"subscription {i} got the value of {value['i']}")
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
         gc.collect()
-        memory1 = tracemalloc.get_traced_memory()[0] if traced else _rss_bytes()
+        memory1 = tracemalloc.get_traced_memory()[0] if traced else rss_bytes()
         if traced:
             tracemalloc.stop()
         for sub in subs:

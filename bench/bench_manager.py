@@ -82,6 +82,7 @@ from _harness import machine_text
 from _harness import open_raw_websocket
 from _harness import print_rows
 from _harness import raise_open_file_limit
+from _harness import rss_bytes
 from _harness import size_text
 from _harness import stop_server
 from _harness import wait_for_stdin_to_close
@@ -512,14 +513,6 @@ async def measure_receive(
 # --- idle memory: one subprocess per phase -------------------------------------
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
-
-
 MEMORY_KINDS: Final = {
     "raw": "WebSocketsTransport connection",
     "raw+reader": "the same + a task in conn.recv()",
@@ -651,11 +644,11 @@ async def _memory_phase(kind: str, url: str, count: int, traced: bool) -> dict[s
         gc.collect()
         if traced:
             tracemalloc.start()
-        before_rss, before_traced = _rss_bytes(), tracemalloc.get_traced_memory()[0]
+        before_rss, before_traced = rss_bytes(), tracemalloc.get_traced_memory()[0]
         await idle.open(count)
         await asyncio.sleep(0.2)  # let the handshakes' last callbacks run
         gc.collect()
-        after_rss, after_traced = _rss_bytes(), tracemalloc.get_traced_memory()[0]
+        after_rss, after_traced = rss_bytes(), tracemalloc.get_traced_memory()[0]
         if traced:
             tracemalloc.stop()
         await idle.close()
