@@ -14,6 +14,9 @@ The tree::
     │   └── UnexpectedBinaryFrameError    the peer sent a binary frame
     ├── FunctionError               a query, mutation or action failed on the server
     │   └── ConvexError             ... by throwing a ConvexError: ``data`` is its payload
+    ├── ResultTypeError             a result does not fit the ``result_type`` asked for
+    │                               (also a ValueError); ``path`` says where
+    ├── HttpError                   the HTTP API refused a request (``status``, ``code``)
     ├── ConnectionLostError         an action was in flight when the connection dropped
     │                               (actions run at most once, so it is not re-sent)
     ├── FatalServerError            the server ended the session (``FatalError``)
@@ -52,7 +55,9 @@ __all__ = [
     "InvalidTokenError",
     "MessageTooLargeError",
     "NestedCallError",
+    "HttpError",
     "ProtocolError",
+    "ResultTypeError",
     "SendError",
     "SyncwireError",
     "TransportError",
@@ -90,6 +95,36 @@ class ConvexError(FunctionError):
 
     Same name and attributes as the official Python client's ``ConvexError``.
     """
+
+
+class ResultTypeError(SyncwireError, ValueError):
+    """A function's value does not fit the ``result_type`` the caller asked for.
+
+    ``path`` is where (``$[3].author``; ``$`` is the whole value), ``reason``
+    what did not fit (``Expected `str`, got `int```), ``result_type`` the type's
+    name. The text holds no part of the value.
+    """
+
+    def __init__(self, result_type: str, path: str, reason: str) -> None:
+        super().__init__(f"the result does not fit {result_type} at {path}: {reason}")
+        self.result_type = result_type
+        self.path = path
+        self.reason = reason
+
+
+class HttpError(SyncwireError):
+    """The deployment refused an HTTP API request: not a function's failure.
+
+    ``status`` is the HTTP status, ``code`` the deployment's error code
+    (``BadJsonBody``…) when it sent one, ``message`` its words. The text holds
+    no credential.
+    """
+
+    def __init__(self, status: int, code: str | None, message: str) -> None:
+        super().__init__(f"HTTP {status}" + (f" {code}" if code else "") + f": {message}")
+        self.status = status
+        self.code = code
+        self.message = message
 
 
 class ConnectionLostError(SyncwireError):

@@ -16,7 +16,7 @@ def configure_logging(*, verbose: bool) -> None:
     (``[CONVEX Q(messages:list)] [LOG] 'hello'``, as the official client prints
     them); with -v, also the library's own log. The library's connection warnings
     are off by default: the command reports the cause itself, once."""
-    from syncwire.client.function_logs import FUNCTION_LOGGER_NAME
+    from syncwire.function_logs import FUNCTION_LOGGER_NAME
 
     function_lines = logging.StreamHandler(sys.stderr)
     function_lines.setFormatter(logging.Formatter("%(message)s"))

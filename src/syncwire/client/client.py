@@ -28,8 +28,8 @@ from syncwire.client.auth import REFRESH_LEEWAY
 from syncwire.client.auth import AuthHost
 from syncwire.client.auth import AuthManager
 from syncwire.client.auth import TokenFetcher
-from syncwire.client.function_logs import FUNCTION_LOGGER
-from syncwire.client.function_logs import log_function_lines
+from syncwire.function_logs import FUNCTION_LOGGER
+from syncwire.function_logs import log_function_lines
 from syncwire.client.local_state import LocalState
 from syncwire.client.remote_query_set import QueryResult
 from syncwire.client.remote_query_set import RemoteQuerySet

@@ -1,0 +1,1 @@
+"""The Convex HTTP API: one-shot calls without a socket (being built for issue #14)."""
