@@ -56,8 +56,8 @@ class Page(Generic[T]):
 
 class _PageShape(msgspec.Struct):
     page: list[Any]
-    isDone: bool  # noqa: N815 - Convex's field names
-    continueCursor: str  # noqa: N815
+    isDone: bool
+    continueCursor: str
 
 
 class PageWalk:

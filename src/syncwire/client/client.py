@@ -28,8 +28,6 @@ from syncwire.client.auth import REFRESH_LEEWAY
 from syncwire.client.auth import AuthHost
 from syncwire.client.auth import AuthManager
 from syncwire.client.auth import TokenFetcher
-from syncwire.function_logs import FUNCTION_LOGGER
-from syncwire.function_logs import log_function_lines
 from syncwire.client.local_state import LocalState
 from syncwire.client.remote_query_set import QueryResult
 from syncwire.client.remote_query_set import RemoteQuerySet
@@ -38,6 +36,8 @@ from syncwire.errors import AuthenticationError
 from syncwire.errors import ClientClosedError
 from syncwire.errors import FatalServerError
 from syncwire.errors import SyncwireError
+from syncwire.function_logs import FUNCTION_LOGGER
+from syncwire.function_logs import log_function_lines
 from syncwire.lifetime import AsyncResource
 from syncwire.mailbox import Mailbox
 from syncwire.manager import ConnectionState
