@@ -23,10 +23,13 @@ import inspect
 import itertools
 from collections.abc import Callable
 from collections.abc import Coroutine
+from collections.abc import Iterator
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 from typing import Final
+from typing import TypeVar
+from typing import overload
 
 from syncwire.client.auth import TokenFetcher
 from syncwire.client.blocking_subscriptions import QuerySetSubscription
@@ -35,13 +38,21 @@ from syncwire.client.client import Client
 from syncwire.client.client import ClientConnectionState
 from syncwire.client.loop_thread import LoopThread
 from syncwire.errors import ClientClosedError
+from syncwire.pagination import DEFAULT_PAGE_SIZE
+from syncwire.pagination import Page
+from syncwire.pagination import PageWalk
+from syncwire.pagination import blocking_pages
 from syncwire.portal import checked_timeout
 from syncwire.protocol import ConvexValue
 from syncwire.protocol import JSONValue
 from syncwire.redaction import redact_url
+from syncwire.results import check_result_type
+from syncwire.results import convert_result
 from syncwire.urls import sync_url
 
 __all__ = ["ConvexClient", "QuerySetSubscription", "QuerySubscription"]
+
+T = TypeVar("T")
 
 _names = itertools.count(1)
 _CLIENT_OPTIONS: Final = frozenset(
@@ -117,74 +128,181 @@ class ConvexClient:
 
     # -- functions --------------------------------------------------------------------
 
+    @overload
     def query(
         self,
         name: str,
         args: Mapping[str, ConvexValue] | None = None,
         *,
         timeout: Timeout = _CLIENT_DEFAULT,
+        result_type: type[T],
+    ) -> T: ...
+    @overload
+    def query(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        timeout: Timeout = _CLIENT_DEFAULT,
+        result_type: Any = None,
+    ) -> Any: ...
+    def query(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        timeout: Timeout = _CLIENT_DEFAULT,
+        result_type: Any = None,
     ) -> Any:
         """Run a query once and return its result.
 
         ``timeout`` (seconds; ``None`` waits as long as it takes) overrides
         the client's; running out raises ``TimeoutError`` and unsubscribes.
+        ``result_type`` converts the value (see ``syncwire.results``).
         """
-        return self._run(
-            lambda: self._client.query(name, args),
-            timeout,
-            what=f"the query {name!r}",
+        result_type = _checked_type(result_type)
+        return _typed(
+            self._run(lambda: self._client.query(name, args), timeout, what=f"the query {name!r}"),
+            result_type,
         )
 
+    @overload
     def mutation(
         self,
         name: str,
         args: Mapping[str, ConvexValue] | None = None,
         *,
         timeout: Timeout = _CLIENT_DEFAULT,
+        result_type: type[T],
+    ) -> T: ...
+    @overload
+    def mutation(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        timeout: Timeout = _CLIENT_DEFAULT,
+        result_type: Any = None,
+    ) -> Any: ...
+    def mutation(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        timeout: Timeout = _CLIENT_DEFAULT,
+        result_type: Any = None,
     ) -> Any:
         """Run a mutation; returns once its effects are visible to this client's queries.
 
         Interrupted (Ctrl-C) or out of time (``timeout``: ``TimeoutError``)
         after it was sent, it may still commit, exactly once while the client
         lives; before it was sent (the server unreachable, or an auth token
-        being fetched) it is withdrawn and never runs.
+        being fetched) it is withdrawn and never runs. A ``result_type`` that
+        can never fit fails before the mutation is sent.
         """
-        return self._run(
-            lambda: self._client.mutation(name, args),
-            timeout,
-            what=f"the mutation {name!r}",
-            after="; if it was sent, it may still commit, exactly once",
+        result_type = _checked_type(result_type)
+        return _typed(
+            self._run(
+                lambda: self._client.mutation(name, args),
+                timeout,
+                what=f"the mutation {name!r}",
+                after="; if it was sent, it may still commit, exactly once",
+            ),
+            result_type,
         )
 
+    @overload
     def action(
         self,
         name: str,
         args: Mapping[str, ConvexValue] | None = None,
         *,
         timeout: Timeout = _CLIENT_DEFAULT,
+        result_type: type[T],
+    ) -> T: ...
+    @overload
+    def action(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        timeout: Timeout = _CLIENT_DEFAULT,
+        result_type: Any = None,
+    ) -> Any: ...
+    def action(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        timeout: Timeout = _CLIENT_DEFAULT,
+        result_type: Any = None,
     ) -> Any:
         """Run an action, at most once (cut off by a reconnect: ``ConnectionLostError``).
 
         Out of time (``timeout``: ``TimeoutError``) after it was sent, it may still run.
         """
-        return self._run(
-            lambda: self._client.action(name, args),
-            timeout,
-            what=f"the action {name!r}",
-            after="; if it was sent, it may still run",
+        result_type = _checked_type(result_type)
+        return _typed(
+            self._run(
+                lambda: self._client.action(name, args),
+                timeout,
+                what=f"the action {name!r}",
+                after="; if it was sent, it may still run",
+            ),
+            result_type,
         )
 
     def subscribe(
-        self, name: str, args: Mapping[str, ConvexValue] | None = None
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        result_type: Any = None,
     ) -> QuerySubscription:
         """Subscribe to a query: iterate the result for its value each time it changes.
 
         The subscription lasts until ``unsubscribe()``, the client closes, or
         the returned object is garbage-collected (as with the official client).
+        With ``result_type``, each value is converted as it is read; one that
+        does not fit raises ``ResultTypeError`` from that read.
         """
+        result_type = _checked_type(result_type)
         loop_thread = self._loop_thread
         slot = loop_thread.call(lambda: loop_thread.hub.subscribe(self._client, name, args))
-        return QuerySubscription(self, loop_thread, slot, name, dict(args or {}))
+        return QuerySubscription(
+            self, loop_thread, slot, name, dict(args or {}), result_type=result_type
+        )
+
+    def paginate(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        result_type: Any = None,
+        timeout: Timeout = _CLIENT_DEFAULT,
+    ) -> Iterator[Any]:
+        """Every document of a paginated query, page after page (see ``Client.paginate``).
+
+        ``timeout`` bounds each page's query. Bad arguments raise here.
+        """
+        pages = self.pages(
+            name, args, page_size=page_size, result_type=result_type, timeout=timeout
+        )
+        return (item for page in pages for item in page.items)
+
+    def pages(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        result_type: Any = None,
+        timeout: Timeout = _CLIENT_DEFAULT,
+    ) -> Iterator[Page[Any]]:
+        """``paginate``, a whole ``Page`` at a time."""
+        walk = PageWalk(name, args, page_size, result_type)
+        return blocking_pages(walk, lambda page_args: self.query(name, page_args, timeout=timeout))
 
     def watch_all(self) -> QuerySetSubscription:
         """Every live subscription's latest value, as one dict per change.
@@ -273,3 +391,15 @@ class ConvexClient:
         timeout = self._timeout if timeout is _CLIENT_DEFAULT else checked_timeout(timeout)
         loop_thread = self._loop_thread
         return loop_thread.result(loop_thread.submit(make), timeout=timeout, what=what, after=after)
+
+
+def _checked_type(result_type: Any) -> Any:
+    """``result_type``, checked before anything is sent."""
+    if result_type is not None:
+        check_result_type(result_type)
+    return result_type
+
+
+def _typed(value: Any, result_type: Any) -> Any:
+    """Converted in the caller's thread: the loop thread never waits on a conversion."""
+    return value if result_type is None else convert_result(value, result_type)

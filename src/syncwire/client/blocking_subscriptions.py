@@ -22,6 +22,7 @@ from syncwire.client.loop_thread import LoopThread
 from syncwire.errors import ClientClosedError
 from syncwire.portal import checked_timeout
 from syncwire.protocol import ConvexValue
+from syncwire.results import convert_result
 
 __all__ = ["QuerySetSubscription", "QuerySubscription"]
 
@@ -49,12 +50,16 @@ class QuerySubscription:
         slot: Slot,
         name: str,
         args: dict[str, ConvexValue],
+        *,
+        result_type: Any = None,
     ) -> None:
         self._owner = owner  # the ConvexClient lives as long as its subscriptions
         self._loop_thread = loop_thread
         self._slot = slot
         self.name = name
         self.args = args
+        self.result_type = result_type
+        """What each value is converted into (``None``: values as they come)."""
         # unsubscribe() and the garbage collector's: never blocks, any thread.
         self._finalizer = weakref.finalize(
             self, loop_thread.soon, loop_thread.hub.unsubscribe, slot
@@ -87,13 +92,14 @@ class QuerySubscription:
         if not self._finalizer.alive:
             raise RuntimeError(_UNSUBSCRIBED)
         slot = self._slot
-        return _next(
+        value = _next(
             self._loop_thread,
             slot.take,
             slot.put_back,
             timeout=checked_timeout(timeout),
             what=f"the subscription to {self.name!r}",
         )
+        return self._typed(value)
 
     def __iter__(self) -> QuerySubscription:
         return self
@@ -108,7 +114,11 @@ class QuerySubscription:
         """The next value, awaited from any event loop (including the caller's own)."""
         if not self._finalizer.alive:
             raise RuntimeError(_UNSUBSCRIBED)
-        return await _anext(self._loop_thread, self._slot.take, self._slot.put_back)
+        return self._typed(await _anext(self._loop_thread, self._slot.take, self._slot.put_back))
+
+    def _typed(self, value: Any) -> Any:
+        """Converted in the reader's thread; a value that does not fit is consumed."""
+        return value if self.result_type is None else convert_result(value, self.result_type)
 
 
 class QuerySetSubscription:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 from typing import Final
 from typing import Literal
+from typing import TypeVar
+from typing import overload
 
 from syncwire.backoff import BackoffPolicy
 from syncwire.client.auth import REFRESH_LEEWAY
@@ -44,6 +46,10 @@ from syncwire.manager import ConnectionState
 from syncwire.manager import OnMessageResponse
 from syncwire.manager import ReconnectMetadata
 from syncwire.manager import WebSocketManager
+from syncwire.pagination import DEFAULT_PAGE_SIZE
+from syncwire.pagination import Page
+from syncwire.pagination import PageWalk
+from syncwire.pagination import async_pages
 from syncwire.protocol import Action
 from syncwire.protocol import ActionResponse
 from syncwire.protocol import AuthError
@@ -60,11 +66,15 @@ from syncwire.protocol import ServerMessage
 from syncwire.protocol import Transition
 from syncwire.protocol import convex_to_json
 from syncwire.redaction import redact_url
+from syncwire.results import check_result_type
+from syncwire.results import convert_result
 from syncwire.transport import Transport
 from syncwire.urls import sync_url
 from syncwire.websocket_rules import DEFAULT_MAX_MESSAGE_SIZE
 
 __all__ = ["STATE_BACKLOG", "Client", "ClientConnectionState", "Subscription"]
+
+T = TypeVar("T")
 
 STATE_BACKLOG: Final = 1024
 """Connection states a slow reader of ``connection_states()`` may fall behind by."""
@@ -200,12 +210,23 @@ class Client(AsyncResource):
 
     # -- functions --------------------------------------------------------------------
 
-    async def query(self, name: str, args: Mapping[str, ConvexValue] | None = None) -> Any:
+    @overload
+    async def query(
+        self, name: str, args: Mapping[str, ConvexValue] | None = None, *, result_type: type[T]
+    ) -> T: ...
+    @overload
+    async def query(
+        self, name: str, args: Mapping[str, ConvexValue] | None = None, *, result_type: Any = None
+    ) -> Any: ...
+    async def query(
+        self, name: str, args: Mapping[str, ConvexValue] | None = None, *, result_type: Any = None
+    ) -> Any:
         """Run a query once: its first result over the sync socket.
 
+        ``result_type`` converts the value (see ``syncwire.results``).
         Cancelled (e.g. by ``asyncio.timeout()``), it unsubscribes at once.
         """
-        subscription = self.subscribe(name, args)
+        subscription = self.subscribe(name, args, result_type=result_type)
         try:
             return await subscription.next()
         except StopAsyncIteration:
@@ -213,11 +234,23 @@ class Client(AsyncResource):
         finally:
             subscription.unsubscribe()
 
-    async def mutation(self, name: str, args: Mapping[str, ConvexValue] | None = None) -> Any:
+    @overload
+    async def mutation(
+        self, name: str, args: Mapping[str, ConvexValue] | None = None, *, result_type: type[T]
+    ) -> T: ...
+    @overload
+    async def mutation(
+        self, name: str, args: Mapping[str, ConvexValue] | None = None, *, result_type: Any = None
+    ) -> Any: ...
+    async def mutation(
+        self, name: str, args: Mapping[str, ConvexValue] | None = None, *, result_type: Any = None
+    ) -> Any:
         """Run a mutation; returns once its effects are visible to this client's queries.
 
         Re-sent with the same request id after a reconnect until the server
         has answered and a Transition covers it, so it commits exactly once.
+        ``result_type`` converts the value; a type that can never fit fails
+        before the mutation is sent.
 
         Cancelled (e.g. by ``asyncio.timeout()``) before it was ever sent (the
         socket was down, or paused while an auth token was fetched), it is
@@ -225,24 +258,44 @@ class Client(AsyncResource):
         still commits exactly once while the client lives: the server may
         already be running it, and only an answer can tell.
         """
-        return await self._request(Mutation, name, args)
+        return await self._request(Mutation, name, args, result_type)
 
-    async def action(self, name: str, args: Mapping[str, ConvexValue] | None = None) -> Any:
+    @overload
+    async def action(
+        self, name: str, args: Mapping[str, ConvexValue] | None = None, *, result_type: type[T]
+    ) -> T: ...
+    @overload
+    async def action(
+        self, name: str, args: Mapping[str, ConvexValue] | None = None, *, result_type: Any = None
+    ) -> Any: ...
+    async def action(
+        self, name: str, args: Mapping[str, ConvexValue] | None = None, *, result_type: Any = None
+    ) -> Any:
         """Run an action. Actions run at most once: one in flight when the
         connection drops raises ``ConnectionLostError``.
 
         Cancelled before it was sent, it is withdrawn; after, it may still run.
         """
-        return await self._request(Action, name, args)
+        return await self._request(Action, name, args, result_type)
 
-    def subscribe(self, name: str, args: Mapping[str, ConvexValue] | None = None) -> Subscription:
+    def subscribe(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        result_type: Any = None,
+    ) -> Subscription:
         """Subscribe to a query: an async iterator of its values, newest first.
 
         Subscribers to the same query and args share one server subscription.
         A reader that falls behind skips to the latest value. Call
-        ``unsubscribe()`` (or use ``async with``) when done.
+        ``unsubscribe()`` (or use ``async with``) when done. With
+        ``result_type``, each value is converted as it is read; one that does
+        not fit raises ``ResultTypeError`` from that read (the next may fit).
         """
         self._check_callable()
+        if result_type is not None:
+            check_result_type(result_type)
         checked, args_json = _checked_args_json(args)
         query, modification = self._state.subscribe(name, checked, args_json)
         if modification is not None:
@@ -251,7 +304,7 @@ class Client(AsyncResource):
             busy="another task is already waiting for this subscription"
         )
         subscription = Subscription(
-            self, mailbox, query.query_id, query.udf_path, self._next_subscriber_id
+            self, mailbox, query.query_id, query.udf_path, self._next_subscriber_id, result_type
         )
         self._next_subscriber_id += 1
         self._subscriptions.setdefault(query.query_id, {})[subscription] = mailbox
@@ -259,6 +312,36 @@ class Client(AsyncResource):
         if result is not None:
             mailbox.put(result)  # a shared query's current value
         return subscription
+
+    def paginate(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        result_type: Any = None,
+    ) -> AsyncIterator[Any]:
+        """Every document of a paginated query, page after page (``async for``).
+
+        The query takes ``paginationOpts`` (set here, ``page_size`` documents
+        a page) and returns ``{page, isDone, continueCursor}``; each page is
+        one run of the query. ``result_type`` is each document's type. Bad
+        arguments raise here, before the first page is asked for.
+        """
+        return _documents(self.pages(name, args, page_size=page_size, result_type=result_type))
+
+    def pages(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        result_type: Any = None,
+    ) -> AsyncIterator[Page[Any]]:
+        """``paginate``, a whole ``Page`` at a time (its ``items``, ``continue_cursor``)."""
+        self._check_usable()
+        walk = PageWalk(name, args, page_size, result_type)
+        return async_pages(walk, lambda page_args: self.query(walk.name, page_args))
 
     # -- auth ---------------------------------------------------------------------------
 
@@ -467,10 +550,13 @@ class Client(AsyncResource):
         kind: type[Mutation] | type[Action],
         name: str,
         args: Mapping[str, ConvexValue] | None,
+        result_type: Any,
     ) -> Any:
         self._check_callable()
         if not isinstance(name, str) or not name:
             raise TypeError("the function name must be a non-empty str")
+        if result_type is not None:
+            check_result_type(result_type)
         message = kind(request_id=self._next_request_id, udf_path=name, args=_checked_args(args))
         self._next_request_id += 1
         loop = self._loop
@@ -488,11 +574,12 @@ class Client(AsyncResource):
         self._requests.request(message, settle, sent=sent, now=loop.time())
         self._publish_state()
         try:
-            return await future
+            value = await future
         except asyncio.CancelledError:
             if self._requests.withdraw(message.request_id):  # never sent: it never runs
                 self._publish_state()
             raise
+        return value if result_type is None else convert_result(value, result_type)
 
     def _unsubscribe(self, subscription: Subscription) -> None:
         subscribers = self._subscriptions.get(subscription.query_id)
@@ -625,7 +712,15 @@ class Subscription:
     ``FunctionError`` from the iteration (the next value may succeed again).
     """
 
-    __slots__ = ("_client", "_mailbox", "_unsubscribed", "id", "query_id", "udf_path")
+    __slots__ = (
+        "_client",
+        "_mailbox",
+        "_unsubscribed",
+        "id",
+        "query_id",
+        "result_type",
+        "udf_path",
+    )
 
     def __init__(
         self,
@@ -634,6 +729,7 @@ class Subscription:
         query_id: int,
         udf_path: str,
         subscriber_id: int,
+        result_type: Any = None,
     ) -> None:
         self._client = client
         self._mailbox = mailbox
@@ -643,6 +739,8 @@ class Subscription:
         self.query_id = query_id
         """Shared by every subscriber to the same query and args."""
         self.udf_path = udf_path
+        self.result_type = result_type
+        """What each value is converted into (``None``: values as they come)."""
         self._unsubscribed = False
 
     def __repr__(self) -> str:
@@ -667,7 +765,9 @@ class Subscription:
         if self._unsubscribed:
             raise RuntimeError("this subscription was unsubscribed: subscribe again for values")
         result = await self._mailbox.get(self._client._check_auth)
-        return result.unwrap()
+        if self.result_type is None:
+            return result.unwrap()
+        return convert_result(result.unwrap(), self.result_type)
 
     def unsubscribe(self) -> None:
         """Stop receiving; the last subscriber of a query removes it from the server."""
@@ -719,6 +819,12 @@ class _StateStream:
     async def aclose(self) -> None:
         self._client._state_streams.discard(self)
         self.mailbox.close()
+
+
+async def _documents(pages: AsyncIterator[Page[Any]]) -> AsyncIterator[Any]:
+    async for page in pages:
+        for item in page.items:
+            yield item
 
 
 def _checked_args(args: Mapping[str, ConvexValue] | None) -> Mapping[str, ConvexValue]:
