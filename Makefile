@@ -65,6 +65,7 @@ bench: $(UV) $(STAMP_NPM)
 	$(BIN)/python bench/bench_client.py
 	$(BIN)/python bench/bench_deflate.py
 	$(BIN)/python bench/bench_results.py
+	$(BIN)/python bench/bench_typed.py
 
 # The whole reliability suite, long tiers included; prints every figure
 # (docs/reliability.md quotes them with this command).

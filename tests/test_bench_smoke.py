@@ -65,6 +65,12 @@ def assert_verdict_rows(out: str, labels: tuple[str, ...]) -> None:
             ("a", "a2", "b", "mem"),  # a row per shape, and memory
             id="manager",
         ),
+        pytest.param(
+            "bench_typed",
+            ("| plain: parse + value ", "| typed: parse + value + Structs "),
+            ("structs",),
+            id="typed",
+        ),
     ],
 )
 def test_bench_quick_runs_to_the_end_and_prints_its_report(
