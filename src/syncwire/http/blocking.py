@@ -429,10 +429,10 @@ class ConvexHttpClient:
         kept-alive connection turns out to be closed by the server."""
         while True:
             self._check_open()
-            progress.next_attempt()
             left = _left(deadline)
             if left is not None and left <= 0:
                 raise progress.call.timed_out(progress.seconds, sent=progress.sent)
+            progress.next_attempt()
             try:
                 with self._http.stream(
                     "POST",

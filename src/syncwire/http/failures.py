@@ -32,20 +32,34 @@ _SENDING = ("http11.send_request_headers.started", "http2.send_request_headers.s
 
 
 class Progress:
-    """One call's time limit and how far its request got, from httpcore's trace events:
-    did the attempt open a new connection, and did the request start going out (from
-    then on the server may run it)?"""
+    """One call's time limit and how far its request got.
 
-    __slots__ = ("call", "new_connection", "retried", "seconds", "sent")
+    httpcore's trace events tell whether an attempt opened a new connection
+    and whether the request started going out (from then on the server may
+    run it). A transport that sends no trace events (``httpx.MockTransport``,
+    a custom one) tells nothing: a request handed to it may have been sent.
+    """
+
+    __slots__ = ("call", "handed", "new_connection", "retried", "seconds", "sending", "traced")
 
     def __init__(self, call: Call, seconds: float | None) -> None:
         self.call = call
         self.seconds = seconds
+        self.handed = False
+        """The request was handed to httpx."""
+        self.traced = False
+        self.sending = False
         self.new_connection = False
         self.retried = False
-        self.sent = False
+
+    @property
+    def sent(self) -> bool:
+        """The server may have the request: it started going out, or it was handed to a
+        transport that does not say."""
+        return self.sending or (self.handed and not self.traced)
 
     def next_attempt(self) -> None:
+        self.handed = True
         self.new_connection = False
 
     def retry_once(self) -> bool:
@@ -57,10 +71,11 @@ class Progress:
         return True
 
     def saw(self, event: str) -> None:
+        self.traced = True
         if event == _CONNECTING:
             self.new_connection = True
         elif event in _SENDING:
-            self.sent = True
+            self.sending = True
 
     def trace(self, event: str, _info: object) -> None:
         """The blocking client's trace callback."""
