@@ -105,3 +105,71 @@ class Driver:
         self.close()
         if self._runner is not None:
             self._runner.close()
+
+
+Answer = Callable[[Seen], tuple[int, dict[str, str], bytes]]
+
+
+class LocalServer:
+    """A minimal HTTP/1.1 server on 127.0.0.1 with keep-alive, for real sockets: it counts
+    the connections it accepts and answers each request with ``answer(seen)``."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.connections = 0
+        self.requests: list[Seen] = []
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aenter__(self) -> LocalServer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                path = lines[0].split(" ")[1]
+                headers = httpx.Headers(
+                    [
+                        (name, value)
+                        for name, _, value in (line.partition(": ") for line in lines[1:])
+                        if value
+                    ]
+                )
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                seen = Seen(path, headers, json.loads(body) if body else None)
+                self.requests.append(seen)
+                status, answer_headers, content = self.answer(seen)
+                out = [f"HTTP/1.1 {status} X", f"Content-Length: {len(content)}"]
+                out += [f"{name}: {value}" for name, value in answer_headers.items()]
+                writer.write(("\r\n".join(out) + "\r\n\r\n").encode() + content)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+            self._tasks.discard(task)
+
+
+def json_answer(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
