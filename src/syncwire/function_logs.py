@@ -2,7 +2,8 @@
 
 The server sends ``console.log`` output as ``"[LEVEL] text"``; it is logged
 as ``[CONVEX Q(path)] [LEVEL] text`` (Q, M or A for query, mutation or
-action) at the matching Python level (``console.log`` is INFO), always on the
+action; ``?`` for a function of a kind the client does not know, as the HTTP
+API's ``/api/function`` runs) at the matching Python level (``console.log`` is INFO), always on the
 logger named ``syncwire.function_logs``, so one line shows them::
 
     logging.basicConfig(); logging.getLogger("syncwire.function_logs").setLevel("INFO")
@@ -33,7 +34,7 @@ _LEVELS: Final = {
 
 
 def log_function_lines(
-    logger: logging.Logger, kind: Literal["Q", "M", "A"], udf_path: str, lines: Iterable[str]
+    logger: logging.Logger, kind: Literal["Q", "M", "A", "?"], udf_path: str, lines: Iterable[str]
 ) -> None:
     for line in lines:
         match = _LEVEL_PREFIX.match(line)
