@@ -179,7 +179,8 @@ class History:
 
     A read at ``ts`` undoes every commit after ``ts``, so it needs all of them:
     ``floor`` is the oldest readable timestamp (the newest commit dropped, or
-    where the history began).
+    where the history began). As on a deployment, a read more than ``seconds``
+    before the latest commit is refused even if nothing was dropped.
     """
 
     def __init__(
@@ -212,7 +213,7 @@ class History:
         """``database`` as of ``ts`` (every commit ≤ ``ts``, none after)."""
         if ts > latest:
             raise SnapshotUnavailableError(f"timestamp {ts} is later than the latest ({latest})")
-        if ts < self.floor:
+        if ts < self.floor or ts < latest - self._keep_ns:
             raise SnapshotUnavailableError(
                 f"timestamp {ts} is older than the history kept (from {self.floor})"
             )
