@@ -16,9 +16,10 @@ One responsibility a module: ``app`` (the function registry), ``context`` (what
 a function receives), ``query`` (the query builder), ``database`` (the
 documents), ``capture`` (``console`` and log lines), ``engine`` (running
 functions, transactions), ``session`` (one connection), ``server`` (listening,
-what outlives a connection), ``state`` (the state file), ``faults`` and
-``outbox`` (fault injection), ``auth`` (HS256 tokens), ``thread`` (a server
-for blocking code).
+what outlives a connection), ``front`` (the port's front door: WebSocket
+upgrades or HTTP/1.1), ``http_api`` (the HTTP API's answers), ``state`` (the
+state file), ``faults`` and ``outbox`` (fault injection), ``auth`` (HS256
+tokens), ``thread`` (a server for blocking code).
 """
 
 from syncwire.devserver.app import App

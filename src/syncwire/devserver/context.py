@@ -17,8 +17,10 @@ from typing import Any
 from typing import TypeAlias
 
 from syncwire.devserver.app import FunctionKind
+from syncwire.devserver.database import BeforeImages
 from syncwire.devserver.database import Database
 from syncwire.devserver.database import Document
+from syncwire.devserver.database import Store
 from syncwire.devserver.query import Query
 from syncwire.protocol import ConvexValue
 from syncwire.protocol import convex_to_json
@@ -52,12 +54,17 @@ class Tracking:
     reads: set[str] = field(default_factory=set)
     writes: set[str] = field(default_factory=set)
     undo: list[Callable[[], None]] = field(default_factory=list)
+    before: BeforeImages = field(default_factory=dict)
+    """Each written document as it was before the run (the commit's history entry)."""
 
 
 class DatabaseReader:
-    """``ctx.db`` in a query: reads only, and records which tables were read."""
+    """``ctx.db`` in a query: reads only, and records which tables were read.
 
-    def __init__(self, database: Database, tracking: Tracking) -> None:
+    ``database`` is the ``Database``, or a ``Snapshot`` of it for a read at an earlier ts.
+    """
+
+    def __init__(self, database: Store, tracking: Tracking) -> None:
         self._db = database
         self._tracking = tracking
 
@@ -73,7 +80,7 @@ class DatabaseReader:
     def query(self, table: str) -> Query:
         """A query over ``table`` (empty if it has no documents)."""
         self._tracking.reads.add(table)
-        return Query(lambda: self._db.documents(table))
+        return Query(lambda: self._db.documents(table), table=table)
 
 
 class DatabaseWriter(DatabaseReader):
@@ -84,17 +91,18 @@ class DatabaseWriter(DatabaseReader):
 
     def __init__(self, database: Database, tracking: Tracking, now_ms: Callable[[], float]) -> None:
         super().__init__(database, tracking)
+        self._store = database
         self._now_ms = now_ms
 
     def insert(self, table: str, fields: Mapping[str, ConvexValue]) -> str:
         """Insert a document; returns its new ``_id``."""
         _check_fields(fields)
         doc: Document = copy.deepcopy(dict(fields))
-        doc_id = self._db.new_id(table)
+        doc_id = self._store.new_id(table)
         doc["_id"] = doc_id
-        doc["_creationTime"] = self._db.next_creation_time(self._now_ms())
-        self._db.put(table, doc)
-        self._wrote(table, lambda: self._db.remove(table, doc_id))
+        doc["_creationTime"] = self._store.next_creation_time(self._now_ms())
+        self._store.put(table, doc)
+        self._wrote(table, doc_id, None, lambda: self._store.remove(table, doc_id))
         return doc_id
 
     def patch(self, doc_id: str, fields: Mapping[str, ConvexValue]) -> None:
@@ -118,8 +126,8 @@ class DatabaseWriter(DatabaseReader):
     def delete(self, doc_id: str) -> None:
         """Delete the document."""
         table, old = self._existing(doc_id)
-        self._db.remove(table, doc_id)
-        self._wrote(table, lambda: self._db.reinsert(table, old))
+        self._store.remove(table, doc_id)
+        self._wrote(table, doc_id, old, lambda: self._store.reinsert(table, old))
 
     def _existing(self, doc_id: str) -> tuple[str, Document]:
         table = self._db.table_of(doc_id)
@@ -130,12 +138,15 @@ class DatabaseWriter(DatabaseReader):
         return table, doc
 
     def _replace(self, table: str, old: Document, new: Document) -> None:
-        self._db.put(table, new)  # same id: keeps its place in creation order
-        self._wrote(table, lambda: self._db.put(table, old))
+        self._store.put(table, new)  # same id: keeps its place in creation order
+        self._wrote(table, str(old["_id"]), old, lambda: self._store.put(table, old))
 
-    def _wrote(self, table: str, undo: Callable[[], None]) -> None:
+    def _wrote(
+        self, table: str, doc_id: str, before: Document | None, undo: Callable[[], None]
+    ) -> None:
         self._tracking.writes.add(table)
         self._tracking.undo.append(undo)
+        self._tracking.before.setdefault(doc_id, (table, before))  # the first write's wins
 
 
 def _check_fields(fields: Mapping[str, ConvexValue], *, allow_system: bool = False) -> None:

@@ -2,22 +2,53 @@
 
 Why apart: the data is what outlives a server (keep a ``Database`` across
 restarts; ``state.py`` saves and loads it). The contexts, the query builder
-and the engine act on it; this module only stores.
+and the engine act on it; this module only stores. ``History`` keeps the
+before-images of recent commits, so that a query can read the database as it
+was at an earlier timestamp (the HTTP API's ``/api/query_at_ts``), as a
+deployment keeps about 30 seconds of history.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections import deque
 from collections.abc import Iterable
 from collections.abc import Mapping
+from typing import Final
+from typing import Protocol
 from typing import TypeAlias
 
 from syncwire.protocol import ConvexValue
 
-__all__ = ["Database", "Document"]
+__all__ = [
+    "HISTORY_MAX_COMMITS",
+    "HISTORY_SECONDS",
+    "BeforeImages",
+    "Database",
+    "Document",
+    "History",
+    "Snapshot",
+    "SnapshotUnavailableError",
+    "Store",
+]
+
+HISTORY_SECONDS: Final = 30.0
+"""How far back a read at an earlier timestamp may go (a deployment keeps about 30 s)."""
+HISTORY_MAX_COMMITS: Final = 100_000
+"""At most this many commits are kept for reads in the past, whatever their age."""
 
 Document: TypeAlias = dict[str, ConvexValue]
 """A stored document: user fields plus ``_id`` (str) and ``_creationTime`` (float ms)."""
+BeforeImages: TypeAlias = dict[str, tuple[str, Document | None]]
+"""What one commit changed: ``_id`` → (table, the document before it; ``None`` if inserted)."""
+
+
+class Store(Protocol):
+    """What reading needs: a ``Database``, or a ``Snapshot`` of it at an earlier ts."""
+
+    def table_of(self, doc_id: str) -> str | None: ...
+    def get(self, doc_id: str) -> Document | None: ...
+    def documents(self, table: str) -> list[Document]: ...
 
 
 class Database:
@@ -110,3 +141,85 @@ class Database:
 def _creation_key(doc: Document) -> float:
     value = doc["_creationTime"]
     return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+class SnapshotUnavailableError(ValueError):
+    """A read at a timestamp outside the history kept (too old, or not reached yet)."""
+
+
+class Snapshot:
+    """The database as it was at one timestamp: the current documents with the
+    commits after it undone (read-only; valid until the next commit)."""
+
+    def __init__(self, database: Database, overlay: BeforeImages) -> None:
+        self._db = database
+        self._overlay = overlay
+        self._touched = {table for table, _ in overlay.values()}
+
+    def table_of(self, doc_id: str) -> str | None:
+        return self._db.table_of(doc_id)
+
+    def get(self, doc_id: str) -> Document | None:
+        if doc_id in self._overlay:
+            return self._overlay[doc_id][1]
+        return self._db.get(doc_id)
+
+    def documents(self, table: str) -> list[Document]:
+        docs = self._db.documents(table)
+        if table not in self._touched:
+            return docs
+        docs = [d for d in docs if str(d["_id"]) not in self._overlay]
+        docs += [d for t, d in self._overlay.values() if t == table and d is not None]
+        docs.sort(key=_creation_key)
+        return docs
+
+
+class History:
+    """The before-images of recent commits, oldest first, bounded in age and count.
+
+    A read at ``ts`` undoes every commit after ``ts``, so it needs all of them:
+    ``floor`` is the oldest readable timestamp (the newest commit dropped, or
+    where the history began). As on a deployment, a read more than ``seconds``
+    before the latest commit is refused even if nothing was dropped.
+    """
+
+    def __init__(
+        self,
+        floor: int,
+        *,
+        seconds: float = HISTORY_SECONDS,
+        max_commits: int = HISTORY_MAX_COMMITS,
+    ) -> None:
+        self.floor = floor
+        self._keep_ns = int(seconds * 1e9)
+        self._max_commits = max_commits
+        self._commits: deque[tuple[int, BeforeImages]] = deque()
+
+    def record(self, ts: int, before: BeforeImages) -> None:
+        """Keep what the commit at ``ts`` changed; forget what is too old."""
+        if before:
+            self._commits.append((ts, before))
+        while self._commits and (
+            self._commits[0][0] < ts - self._keep_ns or len(self._commits) > self._max_commits
+        ):
+            self.floor = max(self.floor, self._commits.popleft()[0])
+
+    def restart_at(self, ts: int) -> None:
+        """Forget everything: reads before ``ts`` are no longer possible."""
+        self._commits.clear()
+        self.floor = max(self.floor, ts)
+
+    def snapshot(self, database: Database, ts: int, latest: int) -> Snapshot:
+        """``database`` as of ``ts`` (every commit ≤ ``ts``, none after)."""
+        if ts > latest:
+            raise SnapshotUnavailableError(f"timestamp {ts} is later than the latest ({latest})")
+        if ts < self.floor or ts < latest - self._keep_ns:
+            raise SnapshotUnavailableError(
+                f"timestamp {ts} is older than the history kept (from {self.floor})"
+            )
+        overlay: BeforeImages = {}
+        for commit_ts, before in reversed(self._commits):
+            if commit_ts <= ts:
+                break
+            overlay.update(before)  # an older commit's before-image wins
+        return Snapshot(database, overlay)

@@ -37,6 +37,7 @@ from syncwire.devserver.context import QueryCtx
 from syncwire.devserver.context import Tracking
 from syncwire.devserver.context import UserIdentity
 from syncwire.devserver.database import Database
+from syncwire.devserver.database import History
 from syncwire.errors import AppError
 from syncwire.errors import NestedCallError
 from syncwire.protocol import ConvexValue
@@ -91,6 +92,8 @@ class Engine:
         self.lock = asyncio.Lock()
         self._clock = clock
         self.ts = clock()
+        self.history = History(self.ts)
+        """Recent commits' before-images, for ``query_at`` (bounded)."""
         self._listeners: list[CommitListener] = []
 
     def add_listener(self, listener: CommitListener) -> None:
@@ -101,6 +104,13 @@ class Engine:
         """Stop calling ``listener``."""
         with contextlib.suppress(ValueError):
             self._listeners.remove(listener)
+
+    def advance_to(self, ts: int) -> None:
+        """Never give out a timestamp ≤ ``ts`` (data loaded from elsewhere):
+        reads before it are not possible."""
+        if ts > self.ts:
+            self.ts = ts
+            self.history.restart_at(ts)
 
     def _next_ts(self) -> int:
         self.ts = max(self._clock(), self.ts + 1)
@@ -119,6 +129,20 @@ class Engine:
         tracking = Tracking()
         ctx = QueryCtx(db=DatabaseReader(self.db, tracking), auth=identity)
         return await self._run("query", name, args, ctx, tracking)
+
+    async def query_at(
+        self, ts: int, name: str, args: Args, identity: UserIdentity | None
+    ) -> Outcome:
+        """Run a query on the data as of ``ts``: every commit ≤ ``ts``, none after.
+
+        Raises ``SnapshotUnavailableError`` for a ``ts`` outside the history
+        kept (older than about 30 s, or later than ``self.ts``).
+        """
+        async with self.lock:
+            snapshot = self.history.snapshot(self.db, ts, self.ts)
+            tracking = Tracking()
+            ctx = QueryCtx(db=DatabaseReader(snapshot, tracking), auth=identity)
+            return await self._run("query", name, args, ctx, tracking)
 
     async def mutation(
         self,
@@ -142,6 +166,7 @@ class Engine:
                     undo()
                 return outcome
             ts = self._next_ts()
+            self.history.record(ts, tracking.before)
             outcome = dataclasses.replace(outcome, ts=ts)
             if on_commit is not None:
                 on_commit(outcome)

@@ -196,8 +196,8 @@ class Faults:
         self._delay = self._lasting(self._delay, duration)
 
     def refuse(self, seconds: float, *, count: int | None = None, status: int = 503) -> None:
-        """Answer new connections with HTTP ``status`` (before the upgrade) for
-        ``seconds``, or until ``count`` connections were refused."""
+        """Answer new connections with HTTP ``status`` (before the upgrade), and
+        HTTP API requests with it, for ``seconds``, or until ``count`` were refused."""
         if count is not None and count < 1:
             raise ValueError("count must be at least 1")
         if not 400 <= status < 600:
@@ -208,7 +208,8 @@ class Faults:
 
     def drop(self, seconds: float, *, session_id: str | None = None) -> None:
         """Discard a session's outgoing messages for ``seconds`` (``None``: every
-        session's). Messages only: WebSocket pings and close frames still go."""
+        session's, and every HTTP API request, left unanswered and unrun).
+        Messages only: WebSocket pings and close frames still go."""
         self._drops[session_id] = self._lasting(self._drops.get(session_id), seconds)
 
     def lift(self) -> None:

@@ -54,6 +54,8 @@ class Outbox:
         self._held: deque[tuple[float, bytes | None]] = deque()  # None: write_eof()
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
+        self._empty = asyncio.Event()  # nothing held
+        self._empty.set()
         rule.watch(self)
 
     def __getattr__(self, name: str) -> Any:
@@ -69,11 +71,16 @@ class Outbox:
         """What is held: (loop time due, bytes, or ``None`` for an end of stream), in order."""
         return list(self._held)
 
+    async def wait_sent(self) -> None:
+        """Return once nothing is held (bound it: a silence holds bytes)."""
+        await self._empty.wait()
+
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if not self.holding:
             self._transport.write(data)
             return
         self._held.append((self._loop.time() + self._rule.current_delay, bytes(data)))
+        self._empty.clear()
         self.flush()
 
     def write_eof(self) -> None:
@@ -81,6 +88,7 @@ class Outbox:
             self._transport.write_eof()
             return
         self._held.append((self._loop.time() + self._rule.current_delay, None))
+        self._empty.clear()
         self.flush()
 
     def can_write_eof(self) -> bool:
@@ -103,9 +111,12 @@ class Outbox:
                 self._transport.write(data)
         if self._held:
             self._timer = self._loop.call_at(self._held[0][0], self.flush)
+        else:
+            self._empty.set()
 
     def _discard(self) -> None:
         self._held.clear()
+        self._empty.set()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -1,10 +1,12 @@
 """A local server that speaks the Convex sync protocol (docs/protocol.md#server-behaviour).
 
 ``DevServer`` serves an ``App`` over WebSockets on ``/api/sync`` and
-``/api/<version>/sync``, so the official clients and syncwire can be tested
-against something that behaves like a deployment: versioned Transitions that
-carry only changed results, MutationResponse before the Transition that covers
-its commit, auth, strict version checks, Pings and TransitionChunks.
+``/api/<version>/sync``, and the HTTP API (``/api/query``, ``/api/mutation``,
+…; docs/protocol.md#http-api) on the same port (``front.py``), so the
+official clients and syncwire can be tested against something that behaves
+like a deployment: versioned Transitions that carry only changed results,
+MutationResponse before the Transition that covers its commit, auth, strict
+version checks, Pings and TransitionChunks.
 
 Why apart from ``session.py``: the server accepts connections (one
 ``Session`` each) and keeps what outlives them: the ``Engine`` and its data,
@@ -44,7 +46,11 @@ from syncwire.devserver.context import UserIdentity
 from syncwire.devserver.database import Database
 from syncwire.devserver.engine import Engine
 from syncwire.devserver.faults import Faults
-from syncwire.devserver.outbox import connection_factory
+from syncwire.devserver.front import HttpFront
+from syncwire.devserver.front import HttpLimits
+from syncwire.devserver.front import front_door_factory
+from syncwire.devserver.http_api import HTTP_API_PATHS
+from syncwire.devserver.http_api import HttpApi
 from syncwire.devserver.session import Deployment
 from syncwire.devserver.session import MutationMemory
 from syncwire.devserver.session import Session
@@ -81,6 +87,7 @@ class DevServer(Listener[Server]):
     ``clock`` (nanoseconds since the epoch) is the server's only wall clock:
     commit timestamps, ``_creationTime``, ``serverTs``, the client's clock skew
     and token expiry (with ``auth_secret``) all read it.
+    ``http_limits`` bounds the HTTP API's requests (sizes and waits).
     """
 
     def __init__(
@@ -99,6 +106,7 @@ class DevServer(Listener[Server]):
         ssl: ssl_module.SSLContext | None = None,
         state_file: str | os.PathLike[str] | None = None,
         clock: Callable[[], int] = time.time_ns,
+        http_limits: HttpLimits | None = None,
     ) -> None:
         if chunk_threshold < 4:
             raise ValueError("chunk_threshold must hold at least one UTF-8 character (4 bytes)")
@@ -125,10 +133,13 @@ class DevServer(Listener[Server]):
         memory = MutationMemory(None if saved is None else saved.answers)
         self._state_file = state_file
         if saved is not None:
-            self.engine.ts = max(self.engine.ts, saved.ts)  # never back in time
+            self.engine.advance_to(saved.ts)  # never back in time
         self._state_unsaved = False  # the last save failed (logged once, until one succeeds)
         self.faults = Faults(lambda: self.sessions)
         """Inject failures into the running server (see ``Faults``)."""
+        self._http = HttpFront(
+            HttpApi(self.engine, self._verify), self.faults, http_limits or HttpLimits()
+        )
         self._deployment = Deployment(
             engine=self.engine,
             mutations=memory,
@@ -181,13 +192,21 @@ class DevServer(Listener[Server]):
         self._sessions_changed.set()
         self._sessions_changed = asyncio.Event()
 
+    @property
+    def http_connection_count(self) -> int:
+        """Open HTTP API connections right now."""
+        return len(self._http.connections)
+
     async def _listen(self) -> Server:
+        self._http.start()
         return await serve(
             self._handle,
             self.host,
             self.port,
             process_request=self._check_request,
-            create_connection=connection_factory(self.faults),  # type: ignore[arg-type]
+            # Every connection starts at a front door: upgrades go on to
+            # websockets, HTTP API requests to the HTTP side (front.py).
+            create_connection=front_door_factory(self.faults, self._http),  # type: ignore[arg-type]
             ping_interval=self._ws_ping_interval,
             max_size=self._max_message_size,
             ssl=self._ssl,
@@ -198,7 +217,7 @@ class DevServer(Listener[Server]):
     async def _shut(self, listening: Server) -> None:
         self.faults.lift()  # held frames go out first, close frames included
         listening.close()
-        await listening.wait_closed()
+        await asyncio.gather(listening.wait_closed(), self._http.stop())
         self.faults.cancel_timers()
 
     async def kill(self) -> None:
@@ -212,7 +231,7 @@ class DevServer(Listener[Server]):
         # closing would otherwise finish their close handshake first.
         for connection in {*server.connections, *(s.ws for s in self._sessions)}:
             connection.transport.abort()
-        await server.wait_closed()
+        await asyncio.gather(server.wait_closed(), self._http.kill())
 
     async def restart(self, *, downtime: float = 0.0) -> None:
         """``kill()``, wait ``downtime`` seconds, then listen again on the same
@@ -234,6 +253,8 @@ class DevServer(Listener[Server]):
             self._sessions_have_changed()
 
     def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if request.path.partition("?")[0] in HTTP_API_PATHS:
+            return connection.respond(405, "Method Not Allowed: the HTTP API takes POST\n")
         if not is_sync_path(request.path):
             return connection.respond(404, "Not Found\n")
         status = self.faults.take_refusal()
