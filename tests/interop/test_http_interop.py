@@ -3,7 +3,7 @@
 Each client runs the same plan of calls against a fresh ``syncwire serve
 --auth-secret``: the official JS ``ConvexHttpClient`` (npm ``convex``, on
 Node: ``official_http.mjs``), the official Python ``ConvexHttpClient`` (PyPI
-``convex``, on ``requests``), syncwire's ``ConvexHttpClient``, and syncwire's
+``convex``, on ``requests``), syncwire's ``HttpClient``, and syncwire's
 sync ``Client`` over the WebSocket. Every call must come out the same for all
 of them: the same values (ids and creation times aside, which each fresh
 server makes anew), the same ``ConvexError`` data, a rejected token refused,
@@ -23,6 +23,7 @@ import pytest
 
 from syncwire import Client
 from syncwire import ConvexError
+from syncwire import HttpClient
 from syncwire import SyncwireError
 from syncwire.devserver import make_hs256_token
 from syncwire.protocol import convex_to_json
@@ -67,7 +68,7 @@ def plan() -> list[dict[str, Any]]:
             "label": "page",
             "kind": "query",
             "name": "messages:page",
-            "args": {"paginationOpts": {"numItems": 1, "cursor": None}},
+            "args": {"paginationOpts": {"numItems": 1.0, "cursor": None}},
         },
     ]
 
@@ -134,6 +135,25 @@ def run_official_python(url: str) -> list[dict[str, Any]]:
     return outcomes
 
 
+async def run_syncwire_http(url: str) -> list[dict[str, Any]]:
+    """The plan with syncwire's ``HttpClient`` (a client per call, as the others)."""
+    outcomes: list[dict[str, Any]] = []
+    for call in plan():
+        async with HttpClient(url, timeout=DEADLINE) as client:
+            if call.get("auth"):
+                client.set_auth(call["auth"])
+            run = getattr(client, call["kind"])
+            try:
+                value = await run(call["name"], json_to_convex(call["args"]))
+                outcomes.append({"label": call["label"], "value": convex_to_json(value)})
+            except ConvexError as exc:
+                data = convex_to_json(exc.data)  # type: ignore[arg-type]
+                outcomes.append({"label": call["label"], "error": "ConvexError", "data": data})
+            except SyncwireError as exc:
+                outcomes.append({"label": call["label"], "error": "Error", "message": str(exc)})
+    return outcomes
+
+
 async def run_syncwire_socket(url: str) -> list[dict[str, Any]]:
     """The same plan over the sync WebSocket (a client per call, as the others)."""
     outcomes: list[dict[str, Any]] = []
@@ -179,6 +199,8 @@ async def test_the_official_clients_and_syncwire_see_the_same_deployment() -> No
             results["official Python (HTTP)"] = await asyncio.to_thread(
                 run_official_python, served.url
             )
+    async with serving("--auth-secret", SECRET) as served:
+        results["syncwire HttpClient"] = await run_syncwire_http(served.url)
     async with serving("--auth-secret", SECRET) as served:
         results["syncwire (WebSocket)"] = await run_syncwire_socket(served.url)
     for name, outcomes in results.items():

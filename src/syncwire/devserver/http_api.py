@@ -34,15 +34,11 @@ from syncwire.protocol import json_to_convex
 __all__ = [
     "FUNCTION_PATHS",
     "HTTP_API_PATHS",
-    "STATUS_FUNCTION_FAILED",
     "HttpAnswer",
     "HttpApi",
     "decode_ts",
     "encode_ts",
 ]
-
-STATUS_FUNCTION_FAILED: Final = 560
-"""The status of a function that ran and failed (the official clients read its JSON)."""
 
 FUNCTION_PATHS: Final = {
     "/api/query": "query",
@@ -260,12 +256,37 @@ def _snapshot_ts(request: Mapping[str, object]) -> int:
 
 
 def _function_answer(outcome: Outcome) -> HttpAnswer:
-    """200 and the value, or 560 and the error, with the log lines (as the sync protocol's)."""
+    """The value or the error, and the log lines when there are any: always 200.
+
+    A deployment answers a function that ran with 200 whether it succeeded or
+    failed (``public_function_post`` and its siblings in the backend's
+    ``public_api.rs`` return their JSON with the default status); npm's client
+    also accepts 560 for a failure, the official Python client only 200.
+    Numbers are written as the backend's serializer writes a float64 (``1.0``,
+    not JavaScript's ``1``): the official Python client refuses a JSON integer.
+    """
     if outcome.success:
-        body: dict[str, JSONValue] = {"status": "success", "value": outcome.json_value}
+        body: dict[str, JSONValue] = {
+            "status": "success",
+            "value": _as_floats(outcome.json_value),
+        }
     else:
         body = {"status": "error", "errorMessage": outcome.error_message}
         if outcome.error_data is not UNSET:
-            body["errorData"] = outcome.error_data
-    body["logLines"] = list(outcome.log_lines)
-    return json_answer(200 if outcome.success else STATUS_FUNCTION_FAILED, body)
+            body["errorData"] = _as_floats(outcome.error_data)
+    if outcome.log_lines:
+        body["logLines"] = list(outcome.log_lines)
+    return json_answer(200, body)
+
+
+def _as_floats(value: JSONValue) -> JSONValue:
+    """Convex JSON with its numbers as floats: in it, every JSON number is a float64
+    (an int64 is an ``{"$integer": …}`` object), which ``convex_to_json`` writes as
+    JavaScript does (``1``)."""
+    if type(value) is int:
+        return float(value)
+    if isinstance(value, list):
+        return [_as_floats(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _as_floats(item) for key, item in value.items()}
+    return value
