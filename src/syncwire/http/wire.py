@@ -334,7 +334,11 @@ def _decode(call: Call, status: int, body: bytes, shape: type[S]) -> S:
         return msgspec.json.decode(body, type=shape)
     except msgspec.DecodeError:
         # The reason msgspec gives names a field or a position, never a value.
-        raise _bad(call, status, "it is not the JSON object the HTTP API answers with") from None
+        raise _bad(
+            call,
+            status,
+            "it is not the JSON object the HTTP API answers with: is this a Convex deployment URL?",
+        ) from None
 
 
 def _convex(call: Call, status: int, value: JSONValue, field: str) -> ConvexValue:
