@@ -8,6 +8,7 @@ the order they were called, as the official npm client sends them.
 
 from __future__ import annotations
 
+import ssl as ssl_module
 import threading
 import time
 import weakref
@@ -29,6 +30,7 @@ from syncwire.http.client import DEFAULT_TIMEOUT
 from syncwire.http.failures import Progress
 from syncwire.http.failures import is_lost
 from syncwire.http.failures import translate
+from syncwire.http.pool import pool_options
 from syncwire.http.wire import CLIENT_TIMEOUT
 from syncwire.http.wire import Call
 from syncwire.http.wire import CallKind
@@ -71,8 +73,8 @@ class ConvexHttpClient:
     The options are ``HttpClient``'s: ``timeout`` (60 s; ``None`` waits as long
     as it takes) bounds each call from the call to its answer, queueing
     included, and a call's own ``timeout=`` overrides it; ``auth``, ``debug``
-    (function log lines, on by default as in the npm client), ``max_connections``
-    and ``transport`` (an ``httpx.BaseTransport``, for tests or a custom stack).
+    (function log lines, on by default as in the npm client), ``max_connections``,
+    ``ssl`` and ``transport`` (an ``httpx.BaseTransport``, for tests or a custom stack).
     ``close()`` (or ``with``) closes the pool; a client nobody refers to any
     more is closed by the garbage collector.
     """
@@ -85,27 +87,18 @@ class ConvexHttpClient:
         auth: str | None = None,
         debug: bool = True,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        ssl: ssl_module.SSLContext | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._origin = http_origin(address)
         self._where = host_port(self._origin)
         self._timeout = checked_timeout(timeout)
-        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
-            raise TypeError("max_connections must be an int")
-        if max_connections < 1:
-            raise ValueError("max_connections must be at least 1")
         self._credentials: Credentials | None = None
         if auth is not None:
             self.set_auth(auth)
         self._debug = bool(debug)
         self._http = httpx.Client(
-            base_url=self._origin,
-            timeout=None,  # noqa: S113 - each call's own deadline bounds it, queueing included
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport,
-            follow_redirects=False,
+            transport=transport, **pool_options(self._origin, ssl, max_connections)
         )
         self._closed = False
         self._mutations = _Turns()

@@ -10,6 +10,7 @@ official ``ConvexHttpClient`` sends them (``skip_queue=True`` opts out).
 from __future__ import annotations
 
 import asyncio
+import ssl as ssl_module
 from collections.abc import AsyncIterator
 from collections.abc import Mapping
 from types import TracebackType
@@ -25,6 +26,7 @@ from syncwire.function_logs import FUNCTION_LOGGER
 from syncwire.http.failures import Progress
 from syncwire.http.failures import is_lost
 from syncwire.http.failures import translate
+from syncwire.http.pool import pool_options
 from syncwire.http.wire import CLIENT_TIMEOUT
 from syncwire.http.wire import Call
 from syncwire.http.wire import CallKind
@@ -77,7 +79,9 @@ class HttpClient(AsyncResource):
     ``timeout=`` overrides it, and running out raises the built-in
     ``TimeoutError`` saying whether the call may still run. ``auth`` is a
     user's JWT (as ``set_auth``); ``debug=False`` stops the functions' log
-    lines (``syncwire.function_logs``). ``max_connections`` bounds the pool.
+    lines (``syncwire.function_logs``). ``max_connections`` bounds the pool;
+    ``ssl`` verifies an ``https`` deployment with your context instead of the
+    system's CA store (as ``Client``'s transports take it).
     ``transport`` is an httpx transport to send through instead of the pool
     (for tests, ``httpx.MockTransport``, or a custom stack); the pool's
     limits do not apply to it.
@@ -96,27 +100,18 @@ class HttpClient(AsyncResource):
         auth: str | None = None,
         debug: bool = True,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        ssl: ssl_module.SSLContext | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._origin = http_origin(url)
         self._where = host_port(self._origin)
         self._timeout = checked_timeout(timeout)
-        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
-            raise TypeError("max_connections must be an int")
-        if max_connections < 1:
-            raise ValueError("max_connections must be at least 1")
         self._credentials: Credentials | None = None
         if auth is not None:
             self.set_auth(auth)
         self._debug = bool(debug)
         self._http = httpx.AsyncClient(
-            base_url=self._origin,
-            timeout=None,  # noqa: S113 - each call's own deadline bounds it, queueing included
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport,
-            follow_redirects=False,
+            transport=transport, **pool_options(self._origin, ssl, max_connections)
         )
         self._closed = False
         self._mutations = asyncio.Lock()  # FIFO: mutations go out in call order

@@ -41,6 +41,7 @@ __all__ = [
     "check_header",
     "check_options",
     "check_proxy",
+    "default_tls",
     "default_user_agent",
     "describe_os_error",
     "header_items",
@@ -156,14 +157,14 @@ class TransportOptions:
     def tls_for(self, scheme: str) -> ssl_module.SSLContext | None:
         """The TLS context for a ``ws``/``wss`` URL; ``ValueError`` for ssl with ``ws://``."""
         if scheme == "wss":
-            return self.ssl if self.ssl is not None else _default_tls()
+            return self.ssl if self.ssl is not None else default_tls()
         if self.ssl is not None:
             raise ValueError("an ssl context was given but the URL is ws://, not wss://")
         return None
 
 
 @functools.cache
-def _default_tls() -> ssl_module.SSLContext:
+def default_tls() -> ssl_module.SSLContext:
     """One verifying context per process: loading the CA store costs milliseconds."""
     return ssl_module.create_default_context()
 
