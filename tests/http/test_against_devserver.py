@@ -572,12 +572,6 @@ async def test_a_mutation_in_flight_when_the_server_is_killed_is_lost_and_not_co
 
 
 @pytest.mark.asyncio
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="dev server bug: Engine.mutation (engine.py) undoes a failed mutation's writes "
-    "but not a cancelled one's, so a mutation cut off mid-run by kill() leaves them",
-)
 async def test_a_mutation_cut_off_mid_run_by_a_kill_leaves_no_write() -> None:
     gate = Gate()
     async with serving(gate) as server, HttpClient(server.url) as client:

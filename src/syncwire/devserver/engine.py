@@ -160,10 +160,13 @@ class Engine:
         async with self.lock:
             tracking = Tracking()
             ctx = MutationCtx(db=DatabaseWriter(self.db, tracking, self._now_ms), auth=identity)
-            outcome = await self._run("mutation", name, args, ctx, tracking)
+            try:
+                outcome = await self._run("mutation", name, args, ctx, tracking)
+            except BaseException:  # cancelled mid-run (its connection killed): all or nothing
+                _undo(tracking)
+                raise
             if not outcome.success:
-                for undo in reversed(tracking.undo):
-                    undo()
+                _undo(tracking)
                 return outcome
             ts = self._next_ts()
             self.history.record(ts, tracking.before)
@@ -227,6 +230,12 @@ class Engine:
             else:
                 return Outcome(success=True, value=value, json_value=json_value, **common)
         return Outcome(success=False, **_describe_error(error), **common)
+
+
+def _undo(tracking: Tracking) -> None:
+    """Take back a mutation's writes, newest first: it never commits."""
+    for undo in reversed(tracking.undo):
+        undo()
 
 
 def _describe_error(error: BaseException) -> dict[str, Any]:
