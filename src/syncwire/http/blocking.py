@@ -74,7 +74,7 @@ class ConvexHttpClient:
     as it takes) bounds each call from the call to its answer, queueing
     included, and a call's own ``timeout=`` overrides it; ``auth``, ``debug``
     (function log lines, on by default as in the npm client), ``max_connections``,
-    ``ssl`` and ``transport`` (an ``httpx.BaseTransport``, for tests or a custom stack).
+    ``ssl``, ``proxy`` and ``transport`` (an ``httpx.BaseTransport``, for tests or a custom stack).
     ``close()`` (or ``with``) closes the pool; a client nobody refers to any
     more is closed by the garbage collector.
     """
@@ -88,17 +88,19 @@ class ConvexHttpClient:
         debug: bool = True,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         ssl: ssl_module.SSLContext | None = None,
+        proxy: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._origin = http_origin(address)
-        self._where = host_port(self._origin)
+        # What a connection goes to first: the failure's words name it.
+        self._where = host_port(self._origin) if proxy is None else f"the proxy {host_port(proxy)}"
         self._timeout = checked_timeout(timeout)
         self._credentials: Credentials | None = None
         if auth is not None:
             self.set_auth(auth)
         self._debug = bool(debug)
         self._http = httpx.Client(
-            transport=transport, **pool_options(self._origin, ssl, max_connections)
+            transport=transport, **pool_options(self._origin, ssl, max_connections, proxy)
         )
         self._closed = False
         self._mutations = _Turns()

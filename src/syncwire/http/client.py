@@ -81,7 +81,9 @@ class HttpClient(AsyncResource):
     user's JWT (as ``set_auth``); ``debug=False`` stops the functions' log
     lines (``syncwire.function_logs``). ``max_connections`` bounds the pool;
     ``ssl`` verifies an ``https`` deployment with your context instead of the
-    system's CA store (as ``Client``'s transports take it).
+    system's CA store (as ``Client``'s transports take it); ``proxy``
+    (``http://host:port``) sends through an HTTP proxy. Nothing is read from
+    the environment: no proxy variable, no ``.netrc``.
     ``transport`` is an httpx transport to send through instead of the pool
     (for tests, ``httpx.MockTransport``, or a custom stack); the pool's
     limits do not apply to it.
@@ -101,17 +103,19 @@ class HttpClient(AsyncResource):
         debug: bool = True,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         ssl: ssl_module.SSLContext | None = None,
+        proxy: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._origin = http_origin(url)
-        self._where = host_port(self._origin)
+        # What a connection goes to first: the failure's words name it.
+        self._where = host_port(self._origin) if proxy is None else f"the proxy {host_port(proxy)}"
         self._timeout = checked_timeout(timeout)
         self._credentials: Credentials | None = None
         if auth is not None:
             self.set_auth(auth)
         self._debug = bool(debug)
         self._http = httpx.AsyncClient(
-            transport=transport, **pool_options(self._origin, ssl, max_connections)
+            transport=transport, **pool_options(self._origin, ssl, max_connections, proxy)
         )
         self._closed = False
         self._mutations = asyncio.Lock()  # FIFO: mutations go out in call order

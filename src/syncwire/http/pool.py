@@ -12,16 +12,21 @@ from __future__ import annotations
 import functools
 import ssl as ssl_module
 from typing import Any
+from typing import Final
 
 import httpx
 
+from syncwire.transport.common import check_proxy
 from syncwire.transport.common import default_tls
 
-__all__ = ["pool_options"]
+__all__ = ["HTTP_PROXY_SCHEMES", "pool_options"]
+
+HTTP_PROXY_SCHEMES: Final = frozenset({"http", "https"})
+"""The proxies httpx speaks without an extra package."""
 
 
 def pool_options(
-    origin: str, ssl: ssl_module.SSLContext | None, max_connections: int
+    origin: str, ssl: ssl_module.SSLContext | None, max_connections: int, proxy: str | None
 ) -> dict[str, Any]:
     """Keyword arguments for ``httpx.Client``/``AsyncClient``; raises for bad ones.
 
@@ -29,7 +34,12 @@ def pool_options(
     call's deadline bounds it, queueing included), no redirect followed (a
     deployment does not redirect its API; a redirect would carry the credentials
     elsewhere). ``ssl`` verifies an ``https`` origin instead of the default.
+    Nothing is taken from the environment, as the WebSocket transports take
+    nothing: no proxy variable (``proxy`` names one, ``http`` or ``https``) and
+    no ``.netrc``, whose password would go out as an identity nobody chose here.
     """
+    if proxy is not None:
+        check_proxy(proxy, HTTP_PROXY_SCHEMES)
     if isinstance(max_connections, bool) or not isinstance(max_connections, int):
         raise TypeError("max_connections must be an int")
     if max_connections < 1:
@@ -50,6 +60,8 @@ def pool_options(
         ),
         "verify": verify,
         "follow_redirects": False,
+        "trust_env": False,
+        "proxy": proxy,
     }
 
 
