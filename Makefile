@@ -66,6 +66,7 @@ bench: $(UV) $(STAMP_NPM)
 	$(BIN)/python bench/bench_deflate.py
 	$(BIN)/python bench/bench_results.py
 	$(BIN)/python bench/bench_typed.py
+	$(BIN)/python bench/bench_http.py
 
 # The whole reliability suite, long tiers included; prints every figure
 # (docs/reliability.md quotes them with this command).

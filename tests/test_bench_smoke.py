@@ -129,3 +129,16 @@ def test_bench_results_quick_runs_to_the_end_and_prints_its_report(
     )
     assert len(rows) == 2, out
     assert_verdict_rows(out, ("large", "medium", "subscriptions"))
+
+
+def test_bench_http_quick_runs_to_the_end_and_prints_its_report(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if importlib.util.find_spec("convex") is None:
+        pytest.skip("the official Python client (PyPI `convex`) is not installed")
+    out = run_quick("bench_http", monkeypatch, capsys)
+    for heading in ("## One-shot", "## Keep-alive", "## Ratios"):
+        assert heading in out
+    for client in ("official ConvexHttpClient", "syncwire ConvexHttpClient", "syncwire HttpClient"):
+        # A figure for each client in both tables: every one of them ran.
+        assert len(re.findall(rf"^\| {client} +\| +[\d.]+ ms", out, re.MULTILINE)) == 2, out
