@@ -33,7 +33,9 @@ __all__ = [
     "DEFAULT_PAGE_SIZE",
     "Page",
     "PageWalk",
+    "async_documents",
     "async_pages",
+    "blocking_documents",
     "blocking_pages",
 ]
 
@@ -147,3 +149,16 @@ def blocking_pages(
     """``async_pages`` for blocking clients."""
     while not walk.done:
         yield walk.read(fetch(walk.next_args()))
+
+
+async def async_documents(pages: AsyncIterator[Page[T]]) -> AsyncIterator[T]:
+    """The documents of ``pages``, one after the other (``paginate``)."""
+    async for page in pages:
+        for item in page.items:
+            yield item
+
+
+def blocking_documents(pages: Iterator[Page[T]]) -> Iterator[T]:
+    """``async_documents`` for blocking clients."""
+    for page in pages:
+        yield from page.items

@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from collections.abc import Mapping
 from typing import Any
+from typing import assert_type
 
 import msgspec
 import pytest
@@ -85,6 +86,7 @@ async def test_query_mutation_and_action_results_are_converted(client: Client) -
     async with asyncio.timeout(TIMEOUT):
         note_id = await client.mutation("notes:add", {"text": "hello"}, result_type=str)
         notes = await client.query("notes:all", result_type=list[Note])
+        assert_type(notes, list[Note])  # mypy checks the overloads: the type flows through
         assert notes == [Note(note_id, "hello", 5.0)]
         assert await client.query("notes:counter", result_type=Counter) == Counter(1)
 
@@ -127,9 +129,9 @@ async def test_paginate_walks_every_document_and_pages_gives_pages(client: Clien
     async with asyncio.timeout(TIMEOUT):
         for i in range(23):
             await client.mutation("notes:add", {"text": f"note {i}"})
-        texts = [
-            note.text async for note in client.paginate("notes:page", page_size=5, result_type=Note)
-        ]
+        walk = client.paginate("notes:page", page_size=5, result_type=Note)
+        assert_type(walk, AsyncIterator[Note])
+        texts = [note.text async for note in walk]
         assert texts == [f"note {i}" for i in range(23)]
         pages: list[Page[Any]] = [page async for page in client.pages("notes:page", page_size=10)]
         assert [len(page.items) for page in pages] == [10, 10, 3]

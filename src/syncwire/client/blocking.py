@@ -41,6 +41,7 @@ from syncwire.errors import ClientClosedError
 from syncwire.pagination import DEFAULT_PAGE_SIZE
 from syncwire.pagination import Page
 from syncwire.pagination import PageWalk
+from syncwire.pagination import blocking_documents
 from syncwire.pagination import blocking_pages
 from syncwire.portal import checked_timeout
 from syncwire.protocol import ConvexValue
@@ -273,6 +274,26 @@ class ConvexClient:
             self, loop_thread, slot, name, dict(args or {}), result_type=result_type
         )
 
+    @overload
+    def paginate(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        result_type: type[T],
+        timeout: Timeout = _CLIENT_DEFAULT,
+    ) -> Iterator[T]: ...
+    @overload
+    def paginate(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        result_type: Any = None,
+        timeout: Timeout = _CLIENT_DEFAULT,
+    ) -> Iterator[Any]: ...
     def paginate(
         self,
         name: str,
@@ -289,7 +310,7 @@ class ConvexClient:
         pages = self.pages(
             name, args, page_size=page_size, result_type=result_type, timeout=timeout
         )
-        return (item for page in pages for item in page.items)
+        return blocking_documents(pages)
 
     def pages(
         self,

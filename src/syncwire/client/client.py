@@ -49,6 +49,7 @@ from syncwire.manager import WebSocketManager
 from syncwire.pagination import DEFAULT_PAGE_SIZE
 from syncwire.pagination import Page
 from syncwire.pagination import PageWalk
+from syncwire.pagination import async_documents
 from syncwire.pagination import async_pages
 from syncwire.protocol import Action
 from syncwire.protocol import ActionResponse
@@ -313,6 +314,24 @@ class Client(AsyncResource):
             mailbox.put(result)  # a shared query's current value
         return subscription
 
+    @overload
+    def paginate(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        result_type: type[T],
+    ) -> AsyncIterator[T]: ...
+    @overload
+    def paginate(
+        self,
+        name: str,
+        args: Mapping[str, ConvexValue] | None = None,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        result_type: Any = None,
+    ) -> AsyncIterator[Any]: ...
     def paginate(
         self,
         name: str,
@@ -328,7 +347,7 @@ class Client(AsyncResource):
         one run of the query. ``result_type`` is each document's type. Bad
         arguments raise here, before the first page is asked for.
         """
-        return _documents(self.pages(name, args, page_size=page_size, result_type=result_type))
+        return async_documents(self.pages(name, args, page_size=page_size, result_type=result_type))
 
     def pages(
         self,
@@ -819,12 +838,6 @@ class _StateStream:
     async def aclose(self) -> None:
         self._client._state_streams.discard(self)
         self.mailbox.close()
-
-
-async def _documents(pages: AsyncIterator[Page[Any]]) -> AsyncIterator[Any]:
-    async for page in pages:
-        for item in page.items:
-            yield item
 
 
 def _checked_args(args: Mapping[str, ConvexValue] | None) -> Mapping[str, ConvexValue]:

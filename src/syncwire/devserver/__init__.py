@@ -11,6 +11,8 @@ async with DevServer(chat_app()) as server:
 
 From blocking code: ``with DevServerThread(chat_app()) as server:`` runs it on a
 thread of its own. From a shell: ``syncwire serve`` (fault commands on stdin; ``help`` lists them).
+The same port serves the Convex HTTP API (``POST /api/query`` and the rest,
+docs/protocol.md#http-api), for the official and syncwire HTTP clients.
 
 One responsibility a module: ``app`` (the function registry), ``context`` (what
 a function receives), ``query`` (the query builder), ``database`` (the
@@ -39,6 +41,7 @@ from syncwire.devserver.database import Document
 from syncwire.devserver.engine import Engine
 from syncwire.devserver.engine import Outcome
 from syncwire.devserver.faults import Faults
+from syncwire.devserver.front import HttpLimits
 from syncwire.devserver.query import Query
 from syncwire.devserver.server import DEFAULT_CHUNK_THRESHOLD
 from syncwire.devserver.server import DEFAULT_PING_INTERVAL
@@ -62,6 +65,7 @@ __all__ = [
     "Document",
     "Engine",
     "Faults",
+    "HttpLimits",
     "InvalidTokenError",
     "MutationCtx",
     "NestedCallError",

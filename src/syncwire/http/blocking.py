@@ -46,6 +46,7 @@ from syncwire.http.wire import user_credentials
 from syncwire.pagination import DEFAULT_PAGE_SIZE
 from syncwire.pagination import Page
 from syncwire.pagination import PageWalk
+from syncwire.pagination import blocking_documents
 from syncwire.pagination import blocking_pages
 from syncwire.portal import checked_timeout
 from syncwire.protocol import ConvexValue
@@ -313,7 +314,7 @@ class ConvexHttpClient:
         timeout: Timeout = CLIENT_TIMEOUT,
     ) -> Iterator[Any]:
         """Every document of a paginated query, page after page (see ``pages``)."""
-        return _documents(
+        return blocking_documents(
             self.pages(name, args, page_size=page_size, result_type=result_type, timeout=timeout)
         )
 
@@ -531,8 +532,3 @@ def _deadline(seconds: float | None) -> float | None:
 
 def _left(deadline: float | None) -> float | None:
     return None if deadline is None else max(deadline - time.monotonic(), 0.0)
-
-
-def _documents(pages: Iterator[Page[Any]]) -> Iterator[Any]:
-    for page in pages:
-        yield from page.items

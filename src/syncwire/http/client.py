@@ -43,6 +43,7 @@ from syncwire.lifetime import AsyncResource
 from syncwire.pagination import DEFAULT_PAGE_SIZE
 from syncwire.pagination import Page
 from syncwire.pagination import PageWalk
+from syncwire.pagination import async_documents
 from syncwire.pagination import async_pages
 from syncwire.portal import checked_timeout
 from syncwire.protocol import ConvexValue
@@ -385,7 +386,7 @@ class HttpClient(AsyncResource):
         timeout: Timeout = CLIENT_TIMEOUT,
     ) -> AsyncIterator[Any]:
         """Every document of a paginated query, page after page (see ``pages``)."""
-        return _documents(
+        return async_documents(
             self.pages(name, args, page_size=page_size, result_type=result_type, timeout=timeout)
         )
 
@@ -542,9 +543,3 @@ class _Deadline:
                 raise
             progress = self._progress
             raise progress.call.timed_out(progress.seconds, sent=progress.sent) from None
-
-
-async def _documents(pages: AsyncIterator[Page[Any]]) -> AsyncIterator[Any]:
-    async for page in pages:
-        for item in page.items:
-            yield item
