@@ -182,6 +182,11 @@ class Case:
     marks: tuple[pytest.MarkDecorator, ...] = field(default=())
     or_else: tuple[str, int] | None = None
     """Another (``reason``, ``close_code``) the RFC allows for this input, if any."""
+    close_frame_may_be_lost: bool = False
+    """The client's close frame may never reach the server, which then records none:
+    it waits behind what the flood makes the client write, and a loaded machine can
+    let the close timeout pass first, after which the client drops the socket, as
+    it must. The reason and the timing of the reconnect are checked all the same."""
 
     @property
     def inactivity(self) -> float:
@@ -298,6 +303,7 @@ CASES: Final = [
         1000,
         # The flooding server shares this process's loop and 2 cores with CI.
         work=2.0,
+        close_frame_may_be_lost=True,
         threshold=0.5,
         marks=(pytest.mark.transport_needs(READS_IN_BOUNDED_CHUNKS),),
     ),
@@ -453,7 +459,8 @@ async def reconnected(
     assert recorder.reconnect_delays_ms()[0] == round(delay * 1000)
     assert wait + delay - 0.05 <= took < bound, (took, bound)
     close_code = case.or_else[1] if expected != case.reason and case.or_else else case.close_code
-    assert hostile.close_code == close_code
+    lost = case.close_frame_may_be_lost and hostile.close_code is None
+    assert hostile.close_code == close_code or lost, (hostile.close_code, close_code)
     assert hostile.error is None, hostile.error
     assert len(attempts) == 2, "more than one reconnect"
 
