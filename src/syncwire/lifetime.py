@@ -1,8 +1,9 @@
-"""``AsyncResource``: ``async with`` for the objects that own tasks and sockets, written once.
+"""``AsyncResource`` and ``Resource``: ``async with`` and ``with`` for the objects that
+own tasks, threads and sockets, written once.
 
 For an object that works from the moment it is made (like
-``trio.abc.AsyncResource``): ``async with`` gives the object itself, and the
-block's end awaits ``aclose()``, however the block ends.
+``trio.abc.AsyncResource``): ``async with`` (or ``with``) gives the object itself,
+and the block's end awaits ``aclose()`` (or calls ``close()``), however the block ends.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import abc
 from typing import Self
 
-__all__ = ["AsyncResource"]
+__all__ = ["AsyncResource", "Resource"]
 
 
 class AsyncResource(abc.ABC):
@@ -27,3 +28,19 @@ class AsyncResource(abc.ABC):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+class Resource(abc.ABC):
+    """``with resource:`` closes it on the way out (the blocking clients)."""
+
+    __slots__ = ()
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close for good: returns once nothing of the resource is left running."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

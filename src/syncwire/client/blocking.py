@@ -25,7 +25,6 @@ from collections.abc import Callable
 from collections.abc import Coroutine
 from collections.abc import Iterator
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 from typing import Final
 from typing import TypeVar
@@ -38,6 +37,7 @@ from syncwire.client.client import Client
 from syncwire.client.client import ClientConnectionState
 from syncwire.client.loop_thread import LoopThread
 from syncwire.errors import ClientClosedError
+from syncwire.lifetime import Resource
 from syncwire.pagination import DEFAULT_PAGE_SIZE
 from syncwire.pagination import Page
 from syncwire.pagination import PageWalk
@@ -74,7 +74,7 @@ _CLIENT_DEFAULT: Final = _Default.CLIENT
 Timeout = float | None | _Default
 
 
-class ConvexClient:
+class ConvexClient(Resource):
     """A blocking Convex client, the official ``convex.ConvexClient``'s drop-in.
 
     ::
@@ -386,17 +386,6 @@ class ConvexClient:
         subscription iterators end.
         """
         self._loop_thread.close()
-
-    def __enter__(self) -> ConvexClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- handing work to the loop ---------------------------------------------------------
 

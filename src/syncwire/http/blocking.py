@@ -15,9 +15,7 @@ import weakref
 from collections import deque
 from collections.abc import Iterator
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
-from typing import Self
 from typing import TypeVar
 from typing import overload
 
@@ -43,6 +41,7 @@ from syncwire.http.wire import read_answer
 from syncwire.http.wire import read_query_ts
 from syncwire.http.wire import request_headers
 from syncwire.http.wire import user_credentials
+from syncwire.lifetime import Resource
 from syncwire.pagination import DEFAULT_PAGE_SIZE
 from syncwire.pagination import Page
 from syncwire.pagination import PageWalk
@@ -63,7 +62,7 @@ T = TypeVar("T")
 Args = Mapping[str, ConvexValue] | None
 
 
-class ConvexHttpClient:
+class ConvexHttpClient(Resource):
     """A blocking Convex client over the HTTP API, the official ``ConvexHttpClient``'s
     drop-in (same verbs and argument names)::
 
@@ -345,17 +344,6 @@ class ConvexHttpClient:
         self._closed = True
         self._mutations.close()
         self._finalizer()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- internals ----------------------------------------------------------------------
 
