@@ -25,6 +25,7 @@ import msgspec
 from syncwire.errors import ProtocolError
 from syncwire.errors import ResultTypeError
 from syncwire.protocol import ConvexValue
+from syncwire.protocol import function_args
 from syncwire.results import check_result_type
 from syncwire.results import convert_result
 from syncwire.results import type_name
@@ -76,10 +77,7 @@ class PageWalk:
     ) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError("the function name must be a non-empty str")
-        if args is None:
-            args = {}
-        elif not isinstance(args, Mapping):
-            raise TypeError(f"args must be a dict, not {type(args).__name__}")
+        args = function_args(args)
         if "paginationOpts" in args:
             raise ValueError("paginate() and pages() set paginationOpts: leave it out of args")
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
@@ -87,7 +85,7 @@ class PageWalk:
         if item_type is not None:
             check_result_type(item_type)
         self.name = name
-        self._args = dict(args)
+        self._args = args
         self.page_size = page_size
         self.item_type = item_type
         self._items_type: Any = None if item_type is None else list.__class_getitem__(item_type)

@@ -133,3 +133,18 @@ def test_the_cache_of_valid_field_names_is_bounded() -> None:
     assert len(values_module._VALID_FIELD_NAMES) == limit
     assert json_to_convex({"never-seen-before": 1}) == {"never-seen-before": 1.0}
     assert "never-seen-before" not in values_module._VALID_FIELD_NAMES
+
+
+def test_function_args_is_a_fresh_dict_of_a_mapping_and_refuses_anything_else() -> None:
+    from types import MappingProxyType
+
+    from syncwire.protocol import function_args
+
+    assert function_args(None) == {}
+    given = {"n": 1.0}
+    taken = function_args(MappingProxyType(given))
+    assert taken == given
+    assert type(taken) is dict
+    assert function_args(given) is not given  # the caller's dict is never the client's
+    with pytest.raises(TypeError, match="args must be a dict, not list"):
+        function_args([1])  # type: ignore[arg-type]

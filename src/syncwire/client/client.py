@@ -66,6 +66,7 @@ from syncwire.protocol import QueryRemoved
 from syncwire.protocol import ServerMessage
 from syncwire.protocol import Transition
 from syncwire.protocol import convex_to_json
+from syncwire.protocol import function_args
 from syncwire.redaction import redact_url
 from syncwire.results import check_result_type
 from syncwire.results import convert_result
@@ -849,8 +850,5 @@ def _checked_args_json(
     args: Mapping[str, ConvexValue] | None,
 ) -> tuple[Mapping[str, ConvexValue], JSONValue]:
     """``_checked_args``, and the args' JSON form the check computed (a query's key)."""
-    if args is None:
-        args = {}
-    elif not isinstance(args, Mapping):
-        raise TypeError(f"args must be a dict, not {type(args).__name__}")
-    return args, convex_to_json(dict(args))  # raises TypeError/ValueError naming the bad field
+    checked = function_args(args)
+    return checked, convex_to_json(checked)  # raises TypeError/ValueError naming the bad field

@@ -37,6 +37,7 @@ from syncwire.function_logs import log_function_lines
 from syncwire.protocol import ConvexValue
 from syncwire.protocol import JSONValue
 from syncwire.protocol import convex_to_json
+from syncwire.protocol import function_args
 from syncwire.protocol import json_to_convex
 from syncwire.protocol import normalize_json
 from syncwire.protocol.values import enc_hook
@@ -233,16 +234,12 @@ class Call:
         return head
 
 
-def prepare_call(kind: CallKind, name: object, args: object) -> Call:
+def prepare_call(kind: CallKind, name: object, args: Mapping[str, ConvexValue] | None) -> Call:
     """A function call, its arguments checked now: ``TypeError``/``ValueError`` name
     the bad field, as the sync client's calls do."""
     if not isinstance(name, str) or not name:
         raise TypeError("the function name must be a non-empty str")
-    if args is None:
-        args = {}
-    elif not isinstance(args, Mapping):
-        raise TypeError(f"args must be a dict, not {type(args).__name__}")
-    return Call(kind, name, _PATHS[kind], convex_to_json(dict(args)))
+    return Call(kind, name, _PATHS[kind], convex_to_json(function_args(args)))
 
 
 def query_ts_call() -> Call:

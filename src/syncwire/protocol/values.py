@@ -62,6 +62,7 @@ __all__ = [
     "convex_to_json",
     "decode_u64",
     "encode_u64",
+    "function_args",
     "json_to_convex",
     "normalize_json",
 ]
@@ -182,6 +183,19 @@ class _JsSpelledFloat(float):
 
 
 # --- u64 timestamps (docs/protocol.md#u64) ---------------------------------
+
+
+def function_args(args: Mapping[str, ConvexValue] | None) -> dict[str, ConvexValue]:
+    """A function's arguments as every client takes them: a mapping (``None`` is ``{}``).
+
+    Anything else is a ``TypeError`` now, before the call goes anywhere; the
+    values themselves are checked by ``convex_to_json``, which names the bad field.
+    """
+    if args is None:
+        return {}
+    if not isinstance(args, Mapping):
+        raise TypeError(f"args must be a dict, not {type(args).__name__}")
+    return dict(args)
 
 
 def encode_u64(value: int) -> str:
